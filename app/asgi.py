@@ -1,0 +1,142 @@
+"""The ASGI application: /graphql, /healthz, /readyz, and the lifecycle of what they use."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import storage
+from app.settings import Settings
+from domain import ledger, sql, versions
+from domain.program import Program, load_program
+from gamification.fanout import Fanout
+from partners import registry
+from schema.auth import Credentials
+from schema.build import build_schema
+from schema.http import GraphQLView
+
+log = logging.getLogger("coalition")
+
+
+class Runtime:
+    """What the app holds while it runs: the program in force and the Redis client."""
+
+    def __init__(self, program: Program, redis: aioredis.Redis) -> None:
+        self.program = program
+        self.redis = redis
+
+
+def read_program(path: Path) -> Program:
+    return load_program(path.read_text(encoding="utf-8"))
+
+
+async def prepare(program: Program) -> Program:
+    """Everything the services need in SQL before the first request; idempotent."""
+    await ledger.ensure_system_accounts()
+    await registry.sync(program)
+    return await versions.apply(program)
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with a 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> ASGIApp:
+    """The app. Given a runtime (tests, benchmarks), it uses it; otherwise it opens the stores
+    from the settings when it starts and closes them when it stops."""
+    settings = settings or Settings.from_env()
+    state: dict[str, Runtime] = {}
+    if runtime is not None:
+        state["runtime"] = runtime
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            yield
+            return
+        program = read_program(settings.program_path)
+        await storage.open_sql(settings.tortoise_url)
+        redis = storage.open_redis(settings.redis_url or "")
+        fanout = Fanout(redis, settings.redis_prefix)
+        try:
+            state["runtime"] = Runtime(await prepare(program), redis)
+            fanout.start()
+            yield
+        finally:
+            await fanout.stop()
+            await redis.aclose()
+            await storage.close_sql()
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        checks = {}
+        try:
+            await sql.row(sql.connection(), "SELECT 1 AS ok")
+            checks["sql"] = "ok"
+        except Exception as error:
+            checks["sql"] = f"unavailable: {type(error).__name__}"
+        try:
+            await state["runtime"].redis.ping()
+            checks["redis"] = "ok"
+        except Exception as error:
+            checks["redis"] = f"unavailable: {type(error).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    graphql = GraphQLView(
+        build_schema(production=settings.production),
+        credentials=Credentials(settings.jwt_secret, settings.admin_api_key),
+        program=lambda: state["runtime"].program,
+        graphiql=not settings.production,
+    )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    return BodyLimit(app, settings.max_body_bytes)

@@ -1,0 +1,159 @@
+"""`coalition`: serve the API, migrate, check and apply program files, mint dev tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import jwt
+
+from app import storage
+from app.asgi import prepare, read_program
+from app.embedded_redis import EmbeddedRedis
+from app.settings import ConfigurationError, Settings
+from domain.program import ProgramInvalid
+
+
+def member_token(settings: Settings, external_id: str, hours: float = 24.0) -> str:
+    now = int(time.time())
+    claims = {"sub": external_id, "iat": now, "exp": now + int(hours * 3600)}
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+async def _prepare_database(settings: Settings, seed_demo: bool) -> bool:
+    from app import demo
+
+    program = read_program(settings.program_path)
+    await storage.migrate(settings.tortoise_url)
+    await storage.open_sql(settings.tortoise_url)
+    try:
+        program = await prepare(program)
+        return await demo.seed(program) if seed_demo else False
+    finally:
+        await storage.close_sql()
+
+
+def run(settings: Settings) -> int:
+    import uvicorn
+
+    embedded = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        # The workers inherit the address of the server this process owns.
+        os.environ["COALITION_REDIS_URL"] = embedded.start()
+    try:
+        seeded = asyncio.run(_prepare_database(settings, seed_demo=not settings.production))
+        _welcome(settings, seeded)
+        uvicorn.run(
+            "app.asgi:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            proxy_headers=True,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _welcome(settings: Settings, seeded: bool) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"Coalition is starting on {base}/graphql (GraphiQL in a browser)",
+        f"  program:  {settings.program_path}",
+        f"  database: {settings.database_url}",
+        f"  redis:    {os.environ.get('COALITION_REDIS_URL', settings.redis_url)}",
+    ]
+    if not settings.production:
+        lines += [
+            f"  demo members {'seeded' if seeded else 'already there'}: "
+            "ana, bogdan, dorota, kadri, elif",
+            f"  admin:    X-API-Key: {settings.admin_api_key}",
+            f"  as ana:   Authorization: Bearer {member_token(settings, 'ana')}",
+            "",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def _program_command(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        program = read_program(path)
+    except FileNotFoundError:
+        print(f"{path}: no such file", file=sys.stderr)
+        return 2
+    except ProgramInvalid as invalid:
+        for problem in invalid.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    if args.action == "validate":
+        print(
+            f"{path}: valid ({len(program.rewards)} rewards, {len(program.tiers)} tiers, "
+            f"{len(program.partners)} partners, {len(program.actions)} actions)"
+        )
+        return 0
+
+    async def apply() -> int:
+        await storage.migrate(settings.tortoise_url)
+        await storage.open_sql(settings.tortoise_url)
+        try:
+            applied = await prepare(program)
+        finally:
+            await storage.close_sql()
+        return applied.version or 0
+
+    version = asyncio.run(apply())
+    print(f"{path}: applied as program version {version}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coalition", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="serve the API (embedded SQLite and Redis by default)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    program = commands.add_parser("program", help="check or apply a program file")
+    program.add_argument("action", choices=["validate", "apply"])
+    program.add_argument("file")
+    token = commands.add_parser("token", help="mint a member JWT (for trying the API)")
+    token.add_argument("external_id")
+    token.add_argument("--hours", type=float, default=24.0)
+    commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as error:
+        print(f"coalition: {error}", file=sys.stderr)
+        return 2
+    if args.command in ("run", "migrate", "program"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "run":
+        return run(settings)
+    if args.command == "migrate":
+        asyncio.run(storage.migrate(settings.tortoise_url))
+        print("database schema is up to date")
+        return 0
+    if args.command == "program":
+        return _program_command(settings, args)
+    if args.command == "token":
+        print(member_token(settings, args.external_id, args.hours))
+        return 0
+    if args.command == "schema":
+        from schema.build import build_schema
+
+        print(build_schema(production=False).as_str())
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

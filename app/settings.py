@@ -1,0 +1,102 @@
+"""Configuration from the environment (COALITION_*), with embedded defaults for development."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+DEMO_PROGRAM = Path(__file__).with_name("demo_program.toml")
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
+DEV_ADMIN_API_KEY = "dev-admin-key"
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None: start the embedded redis-server under data_dir
+    redis_prefix: str
+    program_path: Path
+    jwt_secret: str
+    admin_api_key: str
+    host: str
+    port: int
+    workers: int
+    db_pool_size: int
+    max_body_bytes: int
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def tortoise_url(self) -> str:
+        return tortoise_url(self.database_url, self.db_pool_size)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("COALITION_ENV", "development")
+        if mode not in ("development", "production"):
+            raise ConfigurationError("COALITION_ENV must be development or production.")
+        data_dir = Path(env.get("COALITION_DATA_DIR", "var")).resolve()
+        settings = cls(
+            env=mode,
+            data_dir=data_dir,
+            database_url=env.get("COALITION_DATABASE_URL")
+            or f"sqlite://{data_dir / 'coalition.sqlite3'}",
+            redis_url=env.get("COALITION_REDIS_URL") or None,
+            redis_prefix=env.get("COALITION_REDIS_PREFIX", "{c}"),
+            program_path=Path(env.get("COALITION_PROGRAM") or DEMO_PROGRAM),
+            jwt_secret=env.get("COALITION_JWT_SECRET") or DEV_JWT_SECRET,
+            admin_api_key=env.get("COALITION_ADMIN_API_KEY") or DEV_ADMIN_API_KEY,
+            host=env.get("HOST", "127.0.0.1"),
+            port=_number(env, "PORT", 8000),
+            workers=_number(env, "COALITION_WORKERS", 1),
+            db_pool_size=_number(env, "COALITION_DB_POOL_SIZE", 20),
+            max_body_bytes=_number(env, "COALITION_MAX_BODY_BYTES", 1_048_576),
+        )
+        if settings.production:
+            settings.require_real_secrets()
+        return settings
+
+    def require_real_secrets(self) -> None:
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            problems.append("COALITION_JWT_SECRET must be set to at least 32 random characters")
+        if self.admin_api_key == DEV_ADMIN_API_KEY or len(self.admin_api_key) < 24:
+            problems.append("COALITION_ADMIN_API_KEY must be set to at least 24 random characters")
+        if problems:
+            raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
+
+
+def _number(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}.")
+    return int(raw)
+
+
+def tortoise_url(database_url: str, pool_size: int) -> str:
+    """Accepts the usual postgresql:// spelling and sizes asyncpg's pool (its default is small)."""
+    parts = urlsplit(database_url)
+    if parts.scheme in ("postgres", "postgresql", "asyncpg"):
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("maxsize", str(pool_size))
+        query.setdefault("minsize", "1")
+        return urlunsplit(("asyncpg", parts.netloc, parts.path, urlencode(query), ""))
+    if parts.scheme == "sqlite":
+        return database_url
+    raise ConfigurationError(
+        f"COALITION_DATABASE_URL must start with postgresql:// or sqlite://, not {parts.scheme}://"
+    )

@@ -1,0 +1,68 @@
+"""Opening and closing the two stores: SQL through Tortoise, and Redis."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate as run_migrations
+
+from app.embedded_redis import EmbeddedRedis
+from app.settings import Settings
+
+log = logging.getLogger("coalition.storage")
+
+APPS = {
+    "domain": {"models": ["domain.models"], "migrations": "domain.migrations"},
+    "partners": {"models": ["partners.models"], "migrations": "partners.migrations"},
+}
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": url},
+        "apps": {label: {**app, "default_connection": "default"} for label, app in APPS.items()},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(url: str) -> None:
+    """Brings the schema up to date; safe to run at every start and from several processes
+    one after another (each migration is recorded once applied)."""
+    config = tortoise_config(url)
+    async with TortoiseContext() as context:
+        await context.init(config=config, _create_db=False)
+        await run_migrations(config=config)
+
+
+async def open_sql(url: str) -> None:
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_sql() -> None:
+    await Tortoise.close_connections()
+    # Tortoise caches each model's INSERT/UPDATE text by connection name and table, not by
+    # dialect: opening "default" again on another database would reuse the old dialect's SQL.
+    EXECUTOR_CACHE.clear()
+
+
+def redis_url(settings: Settings, embedded: EmbeddedRedis | None) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    if embedded is None:
+        raise RuntimeError("no COALITION_REDIS_URL and no embedded redis-server")
+    return embedded.url
+
+
+def open_redis(url: str) -> aioredis.Redis:
+    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+# For tortoise's own CLI (`make migrations`): model changes are compared with the migration
+# files, not with a database, so an in-memory one will do.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")

@@ -1,0 +1,105 @@
+"""Recording an action (a review, a referral, a share...): fixed points per action key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from domain import earning, idempotency, ledger, members
+from domain.actors import Actor
+from domain.errors import DomainError, ErrorCode, InvalidInput
+from domain.models import ActionRecord
+from domain.program import Program
+from domain.unit import Unit
+
+
+@dataclass(frozen=True)
+class Recorded:
+    member_id: int
+    transaction_id: int
+    points: int
+
+
+async def record(
+    program: Program,
+    actor: Actor,
+    member: members.MemberRef,
+    action: str,
+    reference: str | None,
+    idempotency_key: object,
+) -> Recorded:
+    if not isinstance(action, str) or earning.points_for_action(action, program) is None:
+        known = ", ".join(program.actions) or "none"
+        raise InvalidInput(
+            "action", f"{action!r} is not an action of this program (known: {known})."
+        )
+    if reference is not None and not (len(reference.strip()) > 0 and len(reference) <= 200):
+        raise InvalidInput("reference", "reference must be 1 to 200 characters.")
+    req = idempotency.request(
+        actor.scope,
+        idempotency_key,
+        "recordAction",
+        {
+            "memberId": member.id,
+            "externalId": member.external_id,
+            "action": action,
+            "reference": reference,
+        },
+    )
+
+    async def work(unit: Unit) -> idempotency.Result:
+        wallet = await members.wallet_of(member)
+        award = earning.points_for_action(action, unit.program)
+        if award is None:  # the program changed under us
+            raise InvalidInput("action", f"{action!r} is not an action of this program.")
+        movement = await ledger.credit(
+            unit,
+            wallet,
+            award.points,
+            ledger.ISSUANCE,
+            ledger.Posting(
+                kind="EARN",
+                source=actor.source,
+                reference=reference,
+                description=award.breakdown[0].description,
+                breakdown=award.breakdown_json(),
+            ),
+            counts_toward_lifetime=True,
+        )
+        try:
+            await ActionRecord.create(
+                member_id=wallet.member_id,
+                action=action,
+                source=actor.source,
+                reference=reference,
+                transaction_id=movement.transaction_id,
+                occurred_at=unit.now,
+                using_db=unit.conn,
+            )
+        except IntegrityError:
+            raise DomainError(
+                ErrorCode.DUPLICATE,
+                f"Action {action} with reference {reference!r} was already recorded.",
+                "reference",
+            ) from None
+        unit.emit(
+            "action.recorded",
+            {
+                "memberId": wallet.member_id,
+                "action": action,
+                "reference": reference,
+                "points": award.points,
+                "source": actor.source,
+            },
+            member_id=wallet.member_id,
+            transaction_id=movement.transaction_id,
+        )
+        return {
+            "memberId": wallet.member_id,
+            "transactionId": movement.transaction_id,
+            "points": award.points,
+        }
+
+    result = await idempotency.run_once(req, program, work)
+    return Recorded(result["memberId"], result["transactionId"], result["points"])

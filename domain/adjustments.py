@@ -1,0 +1,77 @@
+"""The operator's corrections: signed points with a reason, kept in the ledger like the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import idempotency, ledger, members
+from domain.actors import Actor
+from domain.errors import InvalidInput
+from domain.program import MAX_POINTS, Program
+from domain.unit import Unit
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    member_id: int
+    transaction_id: int
+
+
+async def adjust(
+    program: Program,
+    actor: Actor,
+    member: members.MemberRef,
+    points: object,
+    reason: str,
+    idempotency_key: object,
+) -> Adjusted:
+    if (
+        isinstance(points, bool)
+        or not isinstance(points, int)
+        or points == 0
+        or (abs(points) > MAX_POINTS)
+    ):
+        raise InvalidInput(
+            "points",
+            f"points must be a non-zero whole number between -{MAX_POINTS} and {MAX_POINTS}.",
+        )
+    if not reason.strip() or len(reason) > 500:
+        raise InvalidInput("reason", "reason must be 1 to 500 characters.")
+    req = idempotency.request(
+        actor.scope,
+        idempotency_key,
+        "adjustPoints",
+        {
+            "memberId": member.id,
+            "points": points,
+            "reason": reason,
+        },
+    )
+
+    async def work(unit: Unit) -> idempotency.Result:
+        wallet = await members.wallet_of(member)
+        posting = ledger.Posting(kind="ADJUST", source=actor.source, description=reason)
+        # A correction changes what the member is considered to have earned, both ways.
+        if points > 0:
+            movement = await ledger.credit(
+                unit, wallet, points, ledger.ADJUSTMENT, posting, counts_toward_lifetime=True
+            )
+        else:
+            movement = await ledger.debit(
+                unit, wallet, -points, ledger.ADJUSTMENT, posting, counts_toward_lifetime=True
+            )
+        unit.emit(
+            "points.adjusted",
+            {
+                "memberId": wallet.member_id,
+                "points": points,
+                "reason": reason,
+                "source": actor.source,
+            },
+            member_id=wallet.member_id,
+            transaction_id=movement.transaction_id,
+        )
+        return {"memberId": wallet.member_id, "transactionId": movement.transaction_id}
+
+    result = await idempotency.run_once(req, program, work)
+    return Adjusted(result["memberId"], result["transactionId"])

@@ -1,0 +1,150 @@
+"""Members: enrolment and finding a member's wallet."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from tortoise.exceptions import IntegrityError
+
+from domain import idempotency, ledger, sql
+from domain.actors import Actor
+from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
+from domain.models import Member
+from domain.program import Program
+from domain.unit import Unit, utcnow
+
+_EXTERNAL_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_REFERRAL_CODE = re.compile(r"^[0-9A-Z]{4,16}$")
+# Crockford's alphabet: no I, L, O or U, so codes survive being read aloud or typed by hand.
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """A member named by its database id or by the caller's own externalId."""
+
+    id: int | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    external_id: str
+    display_name: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    referral_code: str | None = None
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+
+
+def check_external_id(value: object, field: str = "externalId") -> str:
+    if not isinstance(value, str) or not _EXTERNAL_ID.match(value):
+        raise InvalidInput(field, f"{field} must be 1 to 128 characters without spaces.")
+    return value
+
+
+def validate(enrolment: Enrolment) -> Enrolment:
+    check_external_id(enrolment.external_id)
+    display_name = enrolment.display_name
+    if display_name is not None:
+        display_name = display_name.strip() or None
+        if display_name is not None and len(display_name) > 200:
+            raise InvalidInput("displayName", "displayName must be at most 200 characters.")
+    email = enrolment.email
+    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
+        raise InvalidInput("email", "email must be an address like name@example.com.")
+    birthday = enrolment.birthday
+    if birthday is not None and not date(1900, 1, 1) <= birthday <= utcnow().date():
+        raise InvalidInput("birthday", "birthday must be a real date in the past.")
+    code = enrolment.referral_code
+    if code is not None:
+        code = code.strip().upper()
+        if not _REFERRAL_CODE.match(code):
+            raise InvalidInput("referralCode", "referralCode must be 4 to 16 letters or digits.")
+    return Enrolment(enrolment.external_id, display_name, email, birthday, code)
+
+
+async def enroll(
+    program: Program, actor: Actor, enrolment: Enrolment, idempotency_key: str | None
+) -> int:
+    enrolment = validate(enrolment)
+    req = None
+    if idempotency_key is not None:
+        req = idempotency.request(
+            actor.scope,
+            idempotency_key,
+            "enrollMember",
+            {
+                "externalId": enrolment.external_id,
+                "displayName": enrolment.display_name,
+                "email": enrolment.email,
+                "birthday": enrolment.birthday,
+                "referralCode": enrolment.referral_code,
+            },
+        )
+
+    async def work(unit: Unit) -> idempotency.Result:
+        referrer_id = None
+        if enrolment.referral_code is not None:
+            referrer = await Member.get_or_none(referral_code=enrolment.referral_code)
+            if referrer is None:
+                raise NotFound("No member with this referral code", "referralCode")
+            referrer_id = referrer.id
+        account = await sql.row(
+            unit.conn,
+            "INSERT INTO account (kind, balance, pending, lifetime, created_at) "
+            "VALUES (?, 0, 0, 0, ?) RETURNING id",
+            [ledger.MEMBER, unit.now],
+        )
+        assert account is not None
+        try:
+            member = await Member.create(
+                external_id=enrolment.external_id,
+                display_name=enrolment.display_name,
+                email=enrolment.email,
+                birthday=enrolment.birthday,
+                referral_code=new_referral_code(),
+                referred_by_id=referrer_id,
+                source=actor.source,
+                account_id=account["id"],
+                using_db=unit.conn,
+            )
+        except IntegrityError:
+            raise DomainError(
+                ErrorCode.DUPLICATE,
+                f"A member with externalId {enrolment.external_id!r} is already enrolled.",
+                "externalId",
+            ) from None
+        unit.emit(
+            "member.enrolled",
+            {
+                "memberId": member.id,
+                "externalId": member.external_id,
+                "referredBy": referrer_id,
+                "source": actor.source,
+            },
+            member_id=member.id,
+        )
+        return {"memberId": member.id}
+
+    result = await idempotency.run_once(req, program, work)
+    return int(result["memberId"])
+
+
+async def wallet_of(ref: MemberRef, field: str = "memberId") -> ledger.Wallet:
+    if ref.id is not None:
+        found = await Member.filter(id=ref.id).values("id", "account_id")
+    elif ref.external_id is not None:
+        found = await Member.filter(external_id=ref.external_id).values("id", "account_id")
+    else:
+        raise InvalidInput(field, "Say which member: give memberId or externalId.")
+    if not found:
+        raise NotFound("Member", field if ref.id is not None else "externalId")
+    return ledger.Wallet(member_id=found[0]["id"], account_id=found[0]["account_id"])

@@ -1,0 +1,291 @@
+"""The tables that hold the truth: members, the double-entry ledger and its lots, the outbox.
+
+Balances are cached only on member wallets, where a guarded update and a CHECK constraint keep
+them from going below zero. System accounts (issuance, redemptions, adjustments, breakage) do
+not cache a balance: every earn would otherwise update one hot row and serialise all writers.
+Their balance is the sum of their entries, and the ledger invariant (all entries sum to zero)
+holds either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
+from tortoise.models import Model
+
+
+class ProgramVersion(Model):
+    # One applied program file; transactions remember the version they were computed with.
+
+    id = fields.IntField(primary_key=True)
+    digest = fields.CharField(max_length=64)
+    source = fields.TextField()
+    applied_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "program_version"
+
+
+class Account(Model):
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=32)
+    # System accounts are found by a stable code ("issuance", "redemption"...); wallets by member.
+    code = fields.CharField(max_length=100, null=True, unique=True)
+    balance = fields.BigIntField(default=0)
+    pending = fields.BigIntField(default=0)
+    lifetime = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "account"
+        constraints = (
+            CheckConstraint(
+                check="kind <> 'member' OR (balance >= 0 AND pending >= 0 AND lifetime >= 0)",
+                name="account_member_not_negative",
+            ),
+        )
+
+
+class Member(Model):
+    id = fields.BigIntField(primary_key=True)
+    external_id = fields.CharField(max_length=128, unique=True)
+    display_name = fields.CharField(max_length=200, null=True)
+    email = fields.CharField(max_length=254, null=True)
+    birthday = fields.DateField(null=True)
+    referral_code = fields.CharField(max_length=16, unique=True)
+    # Who enrolled the member: admin, partner:<key> or member:<externalId>.
+    source = fields.CharField(max_length=80)
+    referred_by: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    account: fields.OneToOneRelation[Account] = fields.OneToOneField(
+        "domain.Account", related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "member"
+
+
+class LedgerTransaction(Model):
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=24)
+    member: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    program_version: fields.ForeignKeyNullableRelation[ProgramVersion] = fields.ForeignKeyField(
+        "domain.ProgramVersion", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    source = fields.CharField(max_length=80)
+    reference = fields.CharField(max_length=200, null=True)
+    description = fields.CharField(max_length=500, null=True)
+    breakdown: Any = fields.JSONField(null=True)
+    # The transaction this one undoes (a cancelled redemption's debit, say).
+    reverses: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    occurred_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "ledger_transaction"
+
+
+class Entry(Model):
+    # One leg of a transaction; the legs of a transaction sum to zero.
+
+    id = fields.BigIntField(primary_key=True)
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "domain.Account", related_name=False, on_delete=fields.RESTRICT
+    )
+    amount = fields.BigIntField()
+    # Set on wallet entries: the spendable balance right after this entry.
+    balance_after = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "entry"
+        indexes = (Index(fields=("account_id", "transaction_id"), name="entry_account_txn"),)
+
+
+class Lot(Model):
+    # Points credited together: they become spendable and expire together.
+
+    id = fields.BigIntField(primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "domain.Account", related_name=False, on_delete=fields.RESTRICT
+    )
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    amount = fields.BigIntField()
+    remaining = fields.BigIntField()
+    # Pending lots count in the wallet's `pending`, released ones in its `balance`; a job
+    # releases a pending lot once `available_at` has passed.
+    pending = fields.BooleanField(default=False)
+    available_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "lot"
+        # The migration adds a partial index on (account_id, expires_at) WHERE remaining > 0.
+        constraints = (
+            CheckConstraint(
+                check="remaining >= 0 AND remaining <= amount", name="lot_remaining_in_range"
+            ),
+        )
+
+
+class LotDraw(Model):
+    # What a debit took from one lot (amount > 0), or what a reversal gave back (amount < 0):
+    # for every lot, remaining = amount - sum of its draws.
+
+    id = fields.BigIntField(primary_key=True)
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    lot: fields.ForeignKeyRelation[Lot] = fields.ForeignKeyField(
+        "domain.Lot", related_name=False, on_delete=fields.RESTRICT
+    )
+    amount = fields.BigIntField()
+
+    class Meta:
+        table = "lot_draw"
+        indexes = (
+            Index(fields=("transaction_id",), name="lot_draw_transaction"),
+            Index(fields=("lot_id",), name="lot_draw_lot"),
+        )
+
+
+class IdempotencyRecord(Model):
+    id = fields.BigIntField(primary_key=True)
+    scope = fields.CharField(max_length=100)
+    key = fields.CharField(max_length=255)
+    operation = fields.CharField(max_length=64)
+    request_hash = fields.CharField(max_length=64)
+    response: Any = fields.JSONField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "idempotency_record"
+        constraints = (UniqueConstraint(fields=("scope", "key"), name="idempotency_scope_key"),)
+
+
+class OutboxEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    type = fields.CharField(max_length=64)
+    member_id = fields.BigIntField(null=True)
+    transaction_id = fields.BigIntField(null=True)
+    payload: Any = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    published_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_event"
+        # The migration adds a partial index on id WHERE published_at IS NULL.
+
+
+class Purchase(Model):
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    source = fields.CharField(max_length=80)
+    order_id = fields.CharField(max_length=128)
+    amount = fields.DecimalField(max_digits=20, decimal_places=4)
+    shipping = fields.DecimalField(max_digits=20, decimal_places=4)
+    tax = fields.DecimalField(max_digits=20, decimal_places=4)
+    currency = fields.CharField(max_length=3)
+    occurred_at = fields.DatetimeField()
+    # None when the purchase earned nothing (all shipping and tax, say).
+    transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "purchase"
+        constraints = (UniqueConstraint(fields=("source", "order_id"), name="purchase_order"),)
+        indexes = (Index(fields=("member_id", "source"), name="purchase_member_source"),)
+
+
+class PurchaseLine(Model):
+    id = fields.BigIntField(primary_key=True)
+    purchase: fields.ForeignKeyRelation[Purchase] = fields.ForeignKeyField(
+        "domain.Purchase", related_name=False, on_delete=fields.CASCADE
+    )
+    sku = fields.CharField(max_length=100, null=True)
+    category = fields.CharField(max_length=100, null=True)
+    quantity = fields.IntField()
+    unit_price = fields.DecimalField(max_digits=20, decimal_places=4)
+
+    class Meta:
+        table = "purchase_line"
+        indexes = (Index(fields=("purchase_id",), name="purchase_line_purchase"),)
+
+
+class ActionRecord(Model):
+    # A rewarded action; the reference, when given, makes it count once per source.
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    action = fields.CharField(max_length=64)
+    source = fields.CharField(max_length=80)
+    reference = fields.CharField(max_length=200, null=True)
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "action_record"
+        constraints = (
+            UniqueConstraint(fields=("source", "action", "reference"), name="action_reference"),
+        )
+        indexes = (Index(fields=("member_id", "action"), name="action_member"),)
+
+
+class RewardStock(Model):
+    # How many of a reward are out; the limit itself comes from the program file.
+
+    id = fields.IntField(primary_key=True)
+    reward_key = fields.CharField(max_length=64, unique=True)
+    issued = fields.IntField(default=0)
+
+    class Meta:
+        table = "reward_stock"
+        constraints = (CheckConstraint(check="issued >= 0", name="reward_stock_not_negative"),)
+
+
+class Redemption(Model):
+    id = fields.BigIntField(primary_key=True)
+    member_id: int
+    transaction_id: int
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    reward_key = fields.CharField(max_length=64)
+    points = fields.BigIntField()
+    code = fields.CharField(max_length=32, unique=True)
+    status = fields.CharField(max_length=16)
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    cancel_transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = (
+        fields.ForeignKeyField(
+            "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+        )
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    cancelled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "redemption"
+        indexes = (Index(fields=("member_id", "id"), name="redemption_member"),)

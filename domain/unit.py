@@ -1,0 +1,47 @@
+"""One business operation = one database transaction, with its events written alongside."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from domain import outbox
+from domain.program import Program
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Unit:
+    conn: BaseDBAsyncClient
+    program: Program
+    now: datetime
+    events: list[outbox.Event] = field(default_factory=list)
+
+    def emit(
+        self,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        member_id: int | None = None,
+        transaction_id: int | None = None,
+    ) -> None:
+        self.events.append(outbox.Event(type, payload, member_id, transaction_id))
+
+
+@asynccontextmanager
+async def unit_of_work(program: Program) -> AsyncIterator[Unit]:
+    async with in_transaction("default") as conn:
+        unit = Unit(conn=conn, program=program, now=utcnow())
+        yield unit
+        await outbox.write(conn, unit.events, unit.now)
+    if unit.events:
+        outbox.committed()

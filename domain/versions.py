@@ -1,0 +1,19 @@
+"""Applying a program file: each distinct file becomes a numbered version, kept forever."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from domain import redemptions
+from domain.models import ProgramVersion
+from domain.program import Program
+
+
+async def apply(program: Program) -> Program:
+    """Records the program as the current version (unless it already is) and returns it with
+    its version number set; transactions posted under it will say so."""
+    latest = await ProgramVersion.all().order_by("-id").first()
+    if latest is None or latest.digest != program.digest:
+        latest = await ProgramVersion.create(digest=program.digest, source=program.source)
+    await redemptions.sync_stock(program)
+    return replace(program, version=latest.id)

@@ -1,0 +1,102 @@
+"""Which members a partner knows: those it linked, enrolled, or recorded activity for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from domain import idempotency, members, sql
+from domain.actors import Actor, ActorKind
+from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
+from domain.program import Program
+from domain.unit import Unit
+from partners.models import Partner, PartnerLink
+
+_PARTNER_MEMBER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Linked:
+    link_id: int
+    member_id: int
+    partner_key: str
+    partner_member_id: str
+
+
+def may_act_for(actor: Actor, partner_key: str) -> bool:
+    return actor.is_admin or (actor.kind is ActorKind.PARTNER and actor.partner_key == partner_key)
+
+
+async def link(
+    program: Program,
+    actor: Actor,
+    member: members.MemberRef,
+    partner_key: str,
+    partner_member_id: str,
+) -> Linked:
+    if partner_key not in program.partners:
+        raise NotFound("Partner", "partnerId")
+    if not may_act_for(actor, partner_key):
+        raise Forbidden(
+            "Only the partner itself (or the operator) can vouch for its accounts.", "partnerId"
+        )
+    if not _PARTNER_MEMBER_ID.match(partner_member_id):
+        raise InvalidInput(
+            "partnerMemberId", "partnerMemberId must be 1 to 128 characters without spaces."
+        )
+
+    async def work(unit: Unit) -> idempotency.Result:
+        wallet = await members.wallet_of(member)
+        partner = await Partner.get(key=partner_key, using_db=unit.conn)
+        taken = await PartnerLink.get_or_none(
+            partner_id=partner.id, partner_member_id=partner_member_id, using_db=unit.conn
+        )
+        if taken is not None and taken.member_id != wallet.member_id:
+            raise DomainError(
+                ErrorCode.DUPLICATE,
+                "This partner account is already linked to another member.",
+                "partnerMemberId",
+            )
+        existing = await PartnerLink.get_or_none(
+            partner_id=partner.id, member_id=wallet.member_id, using_db=unit.conn
+        )
+        if existing is None:
+            existing = await PartnerLink.create(
+                partner_id=partner.id,
+                member_id=wallet.member_id,
+                partner_member_id=partner_member_id,
+                using_db=unit.conn,
+            )
+        elif existing.partner_member_id != partner_member_id:
+            # The partner renumbered its account: the newest word of the partner stands.
+            existing.partner_member_id = partner_member_id
+            await existing.save(using_db=unit.conn, update_fields=["partner_member_id"])
+        else:
+            return {"linkId": existing.id, "memberId": wallet.member_id}
+        unit.emit(
+            "partner.account_linked",
+            {
+                "memberId": wallet.member_id,
+                "partner": partner_key,
+                "partnerMemberId": partner_member_id,
+                "source": actor.source,
+            },
+            member_id=wallet.member_id,
+        )
+        return {"linkId": existing.id, "memberId": wallet.member_id}
+
+    result = await idempotency.run_once(None, program, work)
+    return Linked(result["linkId"], result["memberId"], partner_key, partner_member_id)
+
+
+async def has_dealt_with(partner_id: int, partner_key: str, member_id: int) -> bool:
+    source = f"partner:{partner_key}"
+    found = await sql.row(
+        sql.connection(),
+        "SELECT 1 AS yes WHERE EXISTS (SELECT 1 FROM partner_link WHERE partner_id = ? AND "
+        "member_id = ?) OR EXISTS (SELECT 1 FROM member WHERE id = ? AND source = ?) "
+        "OR EXISTS (SELECT 1 FROM purchase WHERE member_id = ? AND source = ?) "
+        "OR EXISTS (SELECT 1 FROM action_record WHERE member_id = ? AND source = ?)",
+        [partner_id, member_id, member_id, source, member_id, source, member_id, source],
+    )
+    return found is not None

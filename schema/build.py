@@ -1,0 +1,117 @@
+"""The schema and its request pipeline: caches, limits and the shaping of errors."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from domain.errors import DomainError
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.types import (
+    DECIMAL_SCALAR,
+    Decimal,
+    Member,
+    Partner,
+    PointTransaction,
+    Redemption,
+    Reward,
+    Tier,
+)
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5_000
+CACHE_SIZE = 1_000
+
+log = logging.getLogger("coalition.graphql")
+
+# Built once: the validation cache is keyed by the rule classes, so a rule class made afresh
+# for every request (which is what the stock limiter extensions do) would never hit it.
+_LIMIT_RULES: list[type[ASTValidationRule]] = [
+    depth_rule(MAX_DEPTH, None, None),
+    aliases_rule(MAX_ALIASES),
+]
+_PRODUCTION_RULES: list[type[ASTValidationRule]] = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
+
+
+class _Limits(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__(_LIMIT_RULES)
+
+
+class _ProductionLimits(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__(_PRODUCTION_RULES)
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is None or isinstance(original, (DomainError, GraphQLError))
+
+
+class ShapeErrors(MaskErrors):
+    """Domain errors in queries get their code; unexpected faults are masked in production."""
+
+    def __init__(self, mask_unexpected: bool) -> None:
+        super().__init__()
+        self.mask_unexpected = mask_unexpected
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        shaped = []
+        for error in errors:
+            original = error.original_error
+            if isinstance(original, DomainError):
+                error = GraphQLError(
+                    original.message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    extensions={"code": original.code.value, "field": original.field},
+                )
+            elif not _is_expected(error):
+                error = self.anonymise_error(error) if self.mask_unexpected else error
+                error.extensions = {**(error.extensions or {}), "code": "INTERNAL"}
+            shaped.append(error)
+        return shaped
+
+
+class CoalitionSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Bad requests and userErrors are the caller's business; only faults are ours to log.
+        for error in errors:
+            if not _is_expected(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema(*, production: bool) -> strawberry.Schema:
+    return CoalitionSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Member, PointTransaction, Redemption, Reward, Tier, Partner],
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
+        extensions=[
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            _ProductionLimits if production else _Limits,
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: ShapeErrors(mask_unexpected=production),
+        ],
+    )

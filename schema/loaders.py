@@ -1,0 +1,62 @@
+"""Per-request DataLoaders: whatever a query asks for, each kind of row is one statement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from domain import history, redemptions
+from domain.program import Program
+from domain.unit import utcnow
+
+K = TypeVar("K")
+V = TypeVar("V")
+PageKey = tuple[int, int, int | None]  # (owner id, first, before id)
+
+
+def _by_key(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> DataLoader[K, V | None]:
+    async def load(keys: list[K]) -> list[V | None]:
+        found = await fetch(keys)
+        return [found.get(key) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _pages(
+    fetch: Callable[[Sequence[int], int, int | None], Awaitable[dict[int, tuple[list[V], bool]]]],
+) -> DataLoader[PageKey, tuple[list[V], bool]]:
+    async def load(keys: list[PageKey]) -> list[tuple[list[V], bool]]:
+        # One statement per distinct (first, before): in practice one for the whole query.
+        groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for owner, first, before in keys:
+            groups[(first, before)].append(owner)
+        pages: dict[PageKey, tuple[list[V], bool]] = {}
+        for (first, before), owners in groups.items():
+            for owner, page in (await fetch(owners, first, before)).items():
+                pages[(owner, first, before)] = page
+        return [pages[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    def __init__(self, program: Program) -> None:
+        self.members = _by_key(history.members_by_id)
+        self.transactions = _by_key(history.transactions_by_id)
+        self.redemptions = _by_key(history.redemptions_by_id)
+        self.transaction_pages = _pages(history.transaction_pages)
+        self.redemption_pages = _pages(history.redemption_pages)
+
+        async def expiring(accounts: list[int]) -> list[list[history.ExpiringView]]:
+            found = await history.expiring_points(accounts, utcnow())
+            return [found[a] for a in accounts]
+
+        async def stock(keys: list[str]) -> list[int | None]:
+            left = await redemptions.stock_left(program, keys)
+            return [left[k] for k in keys]
+
+        self.expiring = DataLoader(load_fn=expiring)
+        self.stock = DataLoader(load_fn=stock)

@@ -1,0 +1,144 @@
+"""Queries: resolve, authorise, read."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from domain import history
+from domain.errors import InvalidInput
+from domain.members import check_external_id
+from schema import ids
+from schema.context import Context
+from schema.permissions import ForbiddenError, may_see_member
+from schema.types import (
+    Connection,
+    Member,
+    Node,
+    Partner,
+    PointTransaction,
+    Redemption,
+    Reward,
+    Tier,
+    connection,
+    page_size,
+)
+
+
+async def _visible_member(ctx: Context, view: history.MemberView | None) -> Member | None:
+    if view is None:
+        return None
+    if not await may_see_member(ctx, view.id):
+        raise ForbiddenError("You may not see this member.")
+    return Member.of(view)
+
+
+async def resolve_node(ctx: Context, global_id: str) -> Node | None:
+    parsed = ids.parse_global_id(global_id)
+    if parsed is None:
+        return None
+    type_name, key = parsed
+    prog = ctx.program
+    if type_name in ("Member", "PointTransaction", "Redemption"):
+        if not key.isdigit() or len(key) > 18:
+            return None
+        number = int(key)
+        if type_name == "Member":
+            return await _visible_member(ctx, await ctx.loaders.members.load(number))
+        if type_name == "PointTransaction":
+            txn = await ctx.loaders.transactions.load(number)
+            if txn is None:
+                return None
+            if not await may_see_member(ctx, txn.member_id):
+                raise ForbiddenError("You may not see this transaction.")
+            return PointTransaction.of(txn)
+        red = await ctx.loaders.redemptions.load(number)
+        if red is None:
+            return None
+        if not await may_see_member(ctx, red.member_id):
+            raise ForbiddenError("You may not see this redemption.")
+        return Redemption.of(red)
+    if type_name == "Tier":
+        tier = next((t for t in prog.tiers if t.key == key), None)
+        return Tier.of(tier, ctx.language) if tier else None
+    if type_name == "Reward":
+        reward = prog.rewards.get(key)
+        return Reward.of(reward, prog, ctx.language) if reward else None
+    if type_name == "Partner":
+        partner = prog.partners.get(key)
+        return Partner.of(partner, ctx.language) if partner else None
+    return None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null if unknown.")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        return await resolve_node(info.context, id)
+
+    @strawberry.field(description="The member of the bearer token; null until it enrolls.")
+    async def me(self, info: Info[Context, None]) -> Member | None:
+        ctx = info.context
+        if ctx.actor.member_id is None:
+            return None
+        return (
+            Member.of(view)
+            if (view := await ctx.loaders.members.load(ctx.actor.member_id))
+            else None
+        )
+
+    @strawberry.field(
+        description="The operator sees every member; a partner, those it has "
+        "dealt with; a member, itself."
+    )
+    async def member(
+        self,
+        info: Info[Context, None],
+        id: strawberry.ID | None = None,
+        external_id: str | None = None,
+    ) -> Member | None:
+        ctx = info.context
+        if id is not None:
+            view = await ctx.loaders.members.load(ids.int_key_of(id, "Member", "id"))
+        elif external_id is not None:
+            view = await history.member_by_external_id(check_external_id(external_id))
+        else:
+            raise InvalidInput("id", "Give id or externalId.")
+        return await _visible_member(ctx, view)
+
+    @strawberry.field(description="Every member, oldest first (the operator only).")
+    async def members(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Member]:
+        ctx = info.context
+        if not ctx.actor.is_admin:
+            raise ForbiddenError("Only the operator may list members.")
+        views, more = await history.members_page(page_size(first), ids.parse_cursor(after))
+        for view in views:
+            ctx.loaders.members.prime(view.id, view)
+        return connection([(v.id, Member.of(v)) for v in views], more, after is not None)
+
+    @strawberry.field
+    def tiers(self, info: Info[Context, None]) -> list[Tier]:
+        ctx = info.context
+        return [Tier.of(tier, ctx.language) for tier in ctx.program.tiers]
+
+    @strawberry.field(description="The rewards catalog, in the program file's order.")
+    def rewards(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Reward]:
+        ctx = info.context
+        size = page_size(first)
+        start = 0 if after is None else (ids.parse_cursor(after) or 0) + 1
+        catalog = list(ctx.program.rewards.values())
+        chosen = catalog[start : start + size]
+        return connection(
+            [(start + n, Reward.of(r, ctx.program, ctx.language)) for n, r in enumerate(chosen)],
+            start + size < len(catalog),
+            start > 0,
+        )
+
+    @strawberry.field
+    def partners(self, info: Info[Context, None]) -> list[Partner]:
+        ctx = info.context
+        return [Partner.of(p, ctx.language) for p in ctx.program.partners.values()]

