@@ -47,7 +47,8 @@ async def prepare(program: Program) -> Program:
 
 
 class BodyLimit:
-    """Refuses request bodies over the limit with a 413 before anything parses them."""
+    """Reads the whole request body first, up to the limit: a larger one gets a 413 before
+    anything parses it, whether its size was declared or it came in chunks."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -58,27 +59,41 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+        if declared is not None and not declared.isdigit():
+            await JSONResponse({"error": "invalid Content-Length"}, 400)(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        if declared is not None and int(declared) > self.limit:
+            await _too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await _too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> ASGIApp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +60,15 @@ class Settings:
             jwt_secret=env.get("COALITION_JWT_SECRET") or DEV_JWT_SECRET,
             admin_api_key=env.get("COALITION_ADMIN_API_KEY") or DEV_ADMIN_API_KEY,
             host=env.get("HOST", "127.0.0.1"),
-            port=_number(env, "PORT", 8000),
+            port=_number(env, "PORT", 8000, highest=65535),
             workers=_number(env, "COALITION_WORKERS", 1),
             db_pool_size=_number(env, "COALITION_DB_POOL_SIZE", 20),
             max_body_bytes=_number(env, "COALITION_MAX_BODY_BYTES", 1_048_576),
         )
+        if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):
+            raise ConfigurationError(
+                "COALITION_WORKERS > 1 needs PostgreSQL: SQLite takes one writing process."
+            )
         if settings.production:
             settings.require_real_secrets()
         return settings
@@ -78,12 +83,12 @@ class Settings:
             raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
 
 
-def _number(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: int, highest: int = 10**9) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}.")
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not 1 <= int(raw) <= highest:
+        raise ConfigurationError(f"{name} must be a whole number from 1 to {highest}, not {raw!r}.")
     return int(raw)
 
 
@@ -96,7 +101,11 @@ def tortoise_url(database_url: str, pool_size: int) -> str:
         query.setdefault("minsize", "1")
         return urlunsplit(("asyncpg", parts.netloc, parts.path, urlencode(query), ""))
     if parts.scheme == "sqlite":
-        return database_url
+        # Another process (the CLI applying a program, say) may write beside the server:
+        # wait for its lock rather than fail at once.
+        if "busy_timeout" in dict(parse_qsl(parts.query)):
+            return database_url
+        return database_url + ("&" if parts.query else "?") + "busy_timeout=5000"
     raise ConfigurationError(
         f"COALITION_DATABASE_URL must start with postgresql:// or sqlite://, not {parts.scheme}://"
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members
+from domain import earning, idempotency, ledger, members, text
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.models import ActionRecord
@@ -34,8 +34,8 @@ async def record(
         raise InvalidInput(
             "action", f"{action!r} is not an action of this program (known: {known})."
         )
-    if reference is not None and not (len(reference.strip()) > 0 and len(reference) <= 200):
-        raise InvalidInput("reference", "reference must be 1 to 200 characters.")
+    if reference is not None:
+        text.plain(reference, "reference", 200)
     req = idempotency.request(
         actor.scope,
         idempotency_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import idempotency, ledger, members
+from domain import idempotency, ledger, members, text
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.program import MAX_POINTS, Program
@@ -35,8 +35,7 @@ async def adjust(
             "points",
             f"points must be a non-zero whole number between -{MAX_POINTS} and {MAX_POINTS}.",
         )
-    if not reason.strip() or len(reason) > 500:
-        raise InvalidInput("reason", "reason must be 1 to 500 characters.")
+    text.plain(reason, "reason", 500, multiline=True)
     req = idempotency.request(
         actor.scope,
         idempotency_key,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Protocol
 
 from domain.program import Program
@@ -82,8 +82,10 @@ def purchase_rules(program: Program) -> tuple[PurchaseRule, ...]:
 
 
 def points_for(purchase: Purchase, rules: Sequence[PurchaseRule]) -> Award:
-    lines = tuple(line for rule in rules if (line := rule.evaluate(purchase)) is not None)
-    total = sum((line.points for line in lines), Decimal(0))
+    # Enough digits that no product or sum is rounded before the one floor at the end.
+    with localcontext(prec=80):
+        lines = tuple(line for rule in rules if (line := rule.evaluate(purchase)) is not None)
+        total = sum((line.points for line in lines), Decimal(0))
     points = int(total.to_integral_value(rounding=ROUND_FLOOR)) if total > 0 else 0
     return Award(points=points, breakdown=lines)
 

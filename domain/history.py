@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain import sql
-from domain.models import Member, Redemption
+from domain.models import Redemption
 
 
 @dataclass(frozen=True)
@@ -62,39 +62,53 @@ class RedemptionView:
     cancelled_at: datetime | None
 
 
-def _member_view(m: Member) -> MemberView:
-    account = m.account
+_MEMBER_SELECT = (
+    "SELECT m.id, m.external_id, m.display_name, m.email, m.birthday, m.referral_code, "
+    "m.created_at, m.account_id, a.balance, a.pending, a.lifetime "
+    "FROM member m JOIN account a ON a.id = m.account_id"
+)
+
+
+def _member_view(r: dict[str, Any]) -> MemberView:
     return MemberView(
-        id=m.id,
-        external_id=m.external_id,
-        display_name=m.display_name,
-        email=m.email,
-        birthday=m.birthday,
-        referral_code=m.referral_code,
-        created_at=m.created_at,
-        account_id=account.id,
-        balance=account.balance,
-        pending=account.pending,
-        lifetime=account.lifetime,
+        id=int(r["id"]),
+        external_id=r["external_id"],
+        display_name=r["display_name"],
+        email=r["email"],
+        birthday=sql.to_date(r["birthday"]),
+        referral_code=r["referral_code"],
+        created_at=sql.to_datetime(r["created_at"]),
+        account_id=int(r["account_id"]),
+        balance=int(r["balance"]),
+        pending=int(r["pending"]),
+        lifetime=int(r["lifetime"]),
     )
 
 
 async def members_by_id(ids: Sequence[int]) -> dict[int, MemberView]:
-    found = await Member.filter(id__in=list(ids)).select_related("account")
-    return {m.id: _member_view(m) for m in found}
+    if not ids:
+        return {}
+    found = await sql.rows(
+        sql.connection(), f"{_MEMBER_SELECT} WHERE m.id IN ({sql.in_list(len(ids))})", list(ids)
+    )
+    return {int(r["id"]): _member_view(r) for r in found}
 
 
 async def member_by_external_id(external_id: str) -> MemberView | None:
-    found = await Member.filter(external_id=external_id).select_related("account").first()
+    found = await sql.row(
+        sql.connection(), f"{_MEMBER_SELECT} WHERE m.external_id = ?", [external_id]
+    )
     return None if found is None else _member_view(found)
 
 
 async def members_page(first: int, after_id: int | None) -> tuple[list[MemberView], bool]:
-    query = Member.all().select_related("account").order_by("id")
-    if after_id is not None:
-        query = query.filter(id__gt=after_id)
-    found = await query.limit(first + 1)
-    return [_member_view(m) for m in found[:first]], len(found) > first
+    """Members in enrolment order: `first` of them after `after_id`, and whether more follow."""
+    found = await sql.rows(
+        sql.connection(),
+        f"{_MEMBER_SELECT} WHERE m.id > ? ORDER BY m.id LIMIT ?",
+        [after_id or 0, first + 1],
+    )
+    return [_member_view(r) for r in found[:first]], len(found) > first
 
 
 _TRANSACTION_COLUMNS = (

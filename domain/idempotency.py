@@ -37,7 +37,7 @@ class Request:
 
 
 def request(scope: str, key: object, operation: str, params: Mapping[str, Any]) -> Request:
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise InvalidInput(
             "idempotencyKey",
             "idempotencyKey must be 1 to 255 printable characters without spaces.",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from domain import sql
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
+from domain.program import MAX_POINTS
 from domain.unit import Unit
 
 ISSUANCE = "issuance"  # points the program creates when members earn
@@ -28,6 +29,10 @@ ADJUSTMENT = "adjustment"  # the operator's corrections
 BREAKAGE = "breakage"  # points that expired unspent
 SYSTEM_ACCOUNTS = (ISSUANCE, REDEMPTION, ADJUSTMENT, BREAKAGE)
 MEMBER = "member"
+
+# One movement is at most a billion points; a wallet holds at most what the API's Int shows.
+MAX_MOVEMENT = MAX_POINTS
+MAX_WALLET = 2**31 - 1
 
 _system_ids: dict[str, int] = {}
 
@@ -78,6 +83,15 @@ class Movement:
     lifetime: int
 
 
+class WalletFull(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"This would take the member past the most points a wallet holds ({MAX_WALLET}).",
+            None,
+        )
+
+
 class InsufficientPoints(DomainError):
     def __init__(self, wanted: int) -> None:
         super().__init__(
@@ -108,13 +122,7 @@ async def credit(
     """Gives the member `points` from a system account, as a new lot."""
     _require_positive(points)
     lifetime = points if counts_toward_lifetime else 0
-    state = await sql.row(
-        unit.conn,
-        "UPDATE account SET balance = balance + ?, lifetime = lifetime + ? WHERE id = ? "
-        "RETURNING balance, pending, lifetime",
-        [points, lifetime, wallet.account_id],
-    )
-    assert state is not None, "a member's wallet disappeared"
+    state = await _add(unit, wallet, points, lifetime)
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(unit, transaction_id, wallet, points, counter, state["balance"])
     await _insert_lot(unit, wallet, transaction_id, points, expiry_for(unit))
@@ -165,13 +173,7 @@ async def reverse_debit(
     )
     points = sum(d["amount"] for d in draws)
     _require_positive(points)
-    state = await sql.row(
-        unit.conn,
-        "UPDATE account SET balance = balance + ? WHERE id = ? "
-        "RETURNING balance, pending, lifetime",
-        [points, wallet.account_id],
-    )
-    assert state is not None, "a member's wallet disappeared"
+    state = await _add(unit, wallet, points, 0)
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(unit, transaction_id, wallet, points, counter, state["balance"])
     live = [(d["amount"], d["lot_id"]) for d in draws if not d["expired"]]
@@ -189,6 +191,24 @@ async def reverse_debit(
 def _require_positive(points: int) -> None:
     if not isinstance(points, int) or points <= 0:
         raise ValueError(f"a ledger movement needs a positive whole number of points: {points!r}")
+    if points > MAX_MOVEMENT:
+        raise DomainError(
+            ErrorCode.LIMIT_EXCEEDED, f"One transaction moves at most {MAX_MOVEMENT} points.", None
+        )
+
+
+async def _add(unit: Unit, wallet: Wallet, points: int, lifetime: int) -> dict[str, Any]:
+    """Credits the wallet, unless that would take it past MAX_WALLET."""
+    state = await sql.row(
+        unit.conn,
+        "UPDATE account SET balance = balance + ?, lifetime = lifetime + ? "
+        "WHERE id = ? AND balance + pending + ? <= ? AND lifetime + ? <= ? "
+        "RETURNING balance, pending, lifetime",
+        [points, lifetime, wallet.account_id, points, MAX_WALLET, lifetime, MAX_WALLET],
+    )
+    if state is None:
+        raise WalletFull()
+    return state
 
 
 async def _insert_transaction(unit: Unit, wallet: Wallet, posting: Posting) -> int:

@@ -9,14 +9,13 @@ from datetime import date
 
 from tortoise.exceptions import IntegrityError
 
-from domain import idempotency, ledger, sql
+from domain import idempotency, ledger, sql, text
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from domain.models import Member
 from domain.program import Program
 from domain.unit import Unit, utcnow
 
-_EXTERNAL_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _REFERRAL_CODE = re.compile(r"^[0-9A-Z]{4,16}$")
 # Crockford's alphabet: no I, L, O or U, so codes survive being read aloud or typed by hand.
@@ -45,20 +44,16 @@ def new_referral_code() -> str:
 
 
 def check_external_id(value: object, field: str = "externalId") -> str:
-    if not isinstance(value, str) or not _EXTERNAL_ID.match(value):
-        raise InvalidInput(field, f"{field} must be 1 to 128 characters without spaces.")
-    return value
+    return text.identifier(value, field, 128)
 
 
 def validate(enrolment: Enrolment) -> Enrolment:
     check_external_id(enrolment.external_id)
     display_name = enrolment.display_name
     if display_name is not None:
-        display_name = display_name.strip() or None
-        if display_name is not None and len(display_name) > 200:
-            raise InvalidInput("displayName", "displayName must be at most 200 characters.")
+        display_name = text.plain(display_name, "displayName", 200).strip()
     email = enrolment.email
-    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
+    if email is not None and not _EMAIL.fullmatch(text.plain(email, "email", 254)):
         raise InvalidInput("email", "email must be an address like name@example.com.")
     birthday = enrolment.birthday
     if birthday is not None and not date(1900, 1, 1) <= birthday <= utcnow().date():
@@ -66,7 +61,7 @@ def validate(enrolment: Enrolment) -> Enrolment:
     code = enrolment.referral_code
     if code is not None:
         code = code.strip().upper()
-        if not _REFERRAL_CODE.match(code):
+        if not _REFERRAL_CODE.fullmatch(code):
             raise InvalidInput("referralCode", "referralCode must be 4 to 16 letters or digits.")
     return Enrolment(enrolment.external_id, display_name, email, birthday, code)
 
@@ -140,11 +135,17 @@ async def enroll(
 
 async def wallet_of(ref: MemberRef, field: str = "memberId") -> ledger.Wallet:
     if ref.id is not None:
-        found = await Member.filter(id=ref.id).values("id", "account_id")
+        found = await sql.row(
+            sql.connection(), "SELECT id, account_id FROM member WHERE id = ?", [ref.id]
+        )
     elif ref.external_id is not None:
-        found = await Member.filter(external_id=ref.external_id).values("id", "account_id")
+        found = await sql.row(
+            sql.connection(),
+            "SELECT id, account_id FROM member WHERE external_id = ?",
+            [ref.external_id],
+        )
     else:
         raise InvalidInput(field, "Say which member: give memberId or externalId.")
-    if not found:
+    if found is None:
         raise NotFound("Member", field if ref.id is not None else "externalId")
-    return ledger.Wallet(member_id=found[0]["id"], account_id=found[0]["account_id"])
+    return ledger.Wallet(member_id=int(found["id"]), account_id=int(found["account_id"]))

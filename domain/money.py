@@ -15,7 +15,11 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 def parse_amount(value: object, field: str, *, allow_zero: bool = False) -> Decimal:
     text = value.strip() if isinstance(value, str) else value
-    if isinstance(text, bool) or not isinstance(text, (str, int)) or not _AMOUNT.match(str(text)):
+    if (
+        isinstance(text, bool)
+        or not isinstance(text, (str, int))
+        or not _AMOUNT.fullmatch(str(text))
+    ):
         raise InvalidInput(
             field,
             f"{field} must be a non-negative decimal number with at most 12 digits before and 4 "
@@ -28,7 +32,7 @@ def parse_amount(value: object, field: str, *, allow_zero: bool = False) -> Deci
 
 
 def parse_currency(value: object, accepted: set[str] | frozenset[str], field: str) -> str:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise InvalidInput(field, f"{field} must be an ISO 4217 code such as EUR or RON.")
     if value not in accepted:
         raise InvalidInput(

@@ -41,7 +41,12 @@ _commit_listeners: list[Callable[[], None]] = []
 def on_commit(listener: Callable[[], None]) -> Callable[[], None]:
     """Calls `listener` after every commit that wrote events; returns its remover."""
     _commit_listeners.append(listener)
-    return lambda: _commit_listeners.remove(listener)
+
+    def remove() -> None:
+        if listener in _commit_listeners:
+            _commit_listeners.remove(listener)
+
+    return remove
 
 
 def committed() -> None:

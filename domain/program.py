@@ -7,13 +7,15 @@ or raises `ProgramInvalid` listing every mistake with its location
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -24,6 +26,8 @@ LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 
 T = TypeVar("T")
 
+# Digits, with at most six after the point: no exponents, underscores or spaces.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 MAX_POINTS = 1_000_000_000
 MAX_RATE = Decimal(10_000)
 
@@ -123,11 +127,8 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
     head = r.table(doc, "program", required=True)
     name = r.text(head, "program.name", required=True)
     timezone = r.string(head, "program.timezone", default="UTC")
-    if timezone is not None:
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            r.problem("program.timezone", f"unknown time zone {timezone!r}")
+    if timezone is not None and timezone not in _time_zones():
+        r.problem("program.timezone", f"unknown time zone {timezone!r}")
     languages = r.string_list(head, "program.languages", pattern=LANGUAGE) or ("en",)
     r.only_keys(head, "program", {"name", "timezone", "languages"})
 
@@ -136,14 +137,15 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
     r.only_keys(points, "points", {"expiry_days"})
 
     purchases = r.table(doc, "purchases", required=True)
-    rates = _read_rates(r, r.table(purchases, "purchases.rates", required=True))
+    rates = _read_rates(r, purchases)
     r.only_keys(purchases, "purchases", {"rates"})
 
-    actions = r.keyed_list(doc, "actions", ACTION_KEY, _read_action)
+    actions = {a.key: a for _, a in r.keyed_list(doc, "actions", ACTION_KEY, _read_action)}
     tiers = _read_tiers(r, doc)
-    partners = r.keyed_list(doc, "partners", ENTITY_KEY, _read_partner)
-    rewards = r.keyed_list(doc, "rewards", ENTITY_KEY, _read_reward)
-    for index, reward in enumerate(rewards.values()):
+    partners = {p.key: p for _, p in r.keyed_list(doc, "partners", ENTITY_KEY, _read_partner)}
+    rewards = {}
+    for index, reward in r.keyed_list(doc, "rewards", ENTITY_KEY, _read_reward):
+        rewards[reward.key] = reward
         if reward.partner is not None and reward.partner not in partners:
             r.problem(f"rewards[{index}].partner", f"no partner has the key {reward.partner!r}")
 
@@ -164,17 +166,26 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
     )
 
 
-def _read_rates(r: _Reader, table: dict[str, Any]) -> dict[str, Decimal]:
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _read_rates(r: _Reader, purchases: dict[str, Any]) -> dict[str, Decimal]:
+    if "rates" not in purchases:
+        r.problem("purchases.rates", "is required: the points earned per unit of each currency")
+        return {}
+    table = r.table(purchases, "purchases.rates")
     rates: dict[str, Decimal] = {}
     for currency, value in table.items():
         path = f"purchases.rates.{currency}"
-        if not CURRENCY_CODE.match(currency):
+        if not CURRENCY_CODE.fullmatch(currency):
             r.problem(path, "currency must be an ISO 4217 code of three capital letters")
             continue
         rate = r.decimal_value(value, path, low=Decimal(0), high=MAX_RATE)
         if rate is not None:
             rates[currency] = rate
-    if not table:
+    if not table and isinstance(purchases.get("rates"), dict):
         r.problem("purchases.rates", "give the points earned per unit of at least one currency")
     return rates
 
@@ -199,24 +210,25 @@ def _read_tier(r: _Reader, item: dict[str, Any], path: str, key: str) -> Tier | 
 
 
 def _read_tiers(r: _Reader, doc: dict[str, Any]) -> tuple[Tier, ...]:
-    tiers = tuple(r.keyed_list(doc, "tiers", ENTITY_KEY, _read_tier).values())
-    if not tiers:
-        if "tiers" in doc:
-            return ()
-        r.problem(
-            "tiers",
-            "define at least one tier (the first, with threshold 0, is where every member starts)",
-        )
+    read = r.keyed_list(doc, "tiers", ENTITY_KEY, _read_tier)
+    if not read:
+        if not r.problems_under("tiers"):
+            r.problem(
+                "tiers",
+                "define at least one tier (the first, with threshold 0, is where every member "
+                "starts)",
+            )
         return ()
-    if tiers[0].threshold != 0:
+    first_index, first = read[0]
+    if first_index == 0 and first.threshold != 0:
         r.problem("tiers[0].threshold", "the first tier must have threshold 0")
-    for index in range(1, len(tiers)):
-        if tiers[index].threshold <= tiers[index - 1].threshold:
+    for (_, before), (index, tier) in itertools.pairwise(read):
+        if tier.threshold <= before.threshold:
             r.problem(
                 f"tiers[{index}].threshold",
                 "tiers must be listed in order of strictly increasing threshold",
             )
-    return tiers
+    return tuple(tier for _, tier in read)
 
 
 def _read_reward(r: _Reader, item: dict[str, Any], path: str, key: str) -> Reward | None:
@@ -289,7 +301,7 @@ class _Reader:
         if not isinstance(value, str) or not value.strip():
             self.problem(path, "must be a non-empty string")
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.problem(path, f"{value!r} does not match the pattern {pattern.pattern}")
             return None
         return value
@@ -305,7 +317,7 @@ class _Reader:
             return None
         good = []
         for index, item in enumerate(value):
-            if not isinstance(item, str) or not pattern.match(item):
+            if not isinstance(item, str) or not pattern.fullmatch(item):
                 self.problem(f"{path}[{index}]", f"must match the pattern {pattern.pattern}")
             else:
                 good.append(item)
@@ -328,15 +340,12 @@ class _Reader:
         self, value: Any, path: str, *, low: Decimal, high: Decimal
     ) -> Decimal | None:
         # Floats are accepted through their shortest decimal spelling, which is what was typed.
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            self.problem(path, 'must be a number, written like 1 or "1.5"')
+        text = str(value) if isinstance(value, (int, float, str)) else None
+        if isinstance(value, bool) or text is None or not _PLAIN_DECIMAL.fullmatch(text):
+            self.problem(path, f'{value!r} is not a number written like 1 or "1.5"')
             return None
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            self.problem(path, f'{value!r} is not a number; write it like 1 or "1.5"')
-            return None
-        if not number.is_finite() or not low < number <= high:
+        number = Decimal(text)
+        if not low < number <= high:
             self.problem(path, f"must be greater than {low} and at most {high}")
             return None
         return number
@@ -355,7 +364,7 @@ class _Reader:
         if isinstance(value, dict) and value:
             good: dict[str, str] = {}
             for language, words in value.items():
-                if not LANGUAGE.match(language):
+                if not LANGUAGE.fullmatch(language):
                     self.problem(f"{path}.{language}", "is not a language code such as en or ro")
                 elif not isinstance(words, str) or not words.strip():
                     self.problem(f"{path}.{language}", "must be a non-empty string")
@@ -375,18 +384,26 @@ class _Reader:
         texts = (self.text_value(item, f"{path}[{index}]") for index, item in enumerate(value))
         return tuple(t for t in texts if t is not None)
 
+    def problems_under(self, path: str) -> bool:
+        return any(
+            p.path == path or p.path.startswith((f"{path}[", f"{path}.")) for p in self.problems
+        )
+
     def keyed_list(
         self,
         doc: dict[str, Any],
         name: str,
         key_pattern: re.Pattern[str],
         read: Callable[[_Reader, dict[str, Any], str, str], T | None],
-    ) -> dict[str, T]:
+    ) -> list[tuple[int, T]]:
+        """The valid entries of an array of tables, each with its position in the file, so that
+        later checks name the entry the operator wrote, not its place among the valid ones."""
         items = doc.get(name, [])
         if not isinstance(items, list):
             self.problem(name, f"must be an array of tables, written [[{name}]]")
-            return {}
-        result: dict[str, T] = {}
+            return []
+        result: list[tuple[int, T]] = []
+        keys: set[str] = set()
         for index, item in enumerate(items):
             path = f"{name}[{index}]"
             if not isinstance(item, dict):
@@ -395,10 +412,11 @@ class _Reader:
             key = self.string(item, f"{path}.key", required=True, pattern=key_pattern)
             if key is None:
                 continue
-            if key in result:
+            if key in keys:
                 self.problem(f"{path}.key", f"{key!r} is used twice")
                 continue
+            keys.add(key)
             value = read(self, item, path, key)
             if value is not None:
-                result[key] = value
+                result.append((index, value))
         return result

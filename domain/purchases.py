@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members
+from domain import earning, idempotency, ledger, members, sql, text
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
-from domain.models import Purchase, PurchaseLine
+from domain.models import PurchaseLine
 from domain.money import parse_amount, parse_currency
 from domain.program import Program
 from domain.unit import Unit, utcnow
@@ -19,6 +19,7 @@ from domain.unit import Unit, utcnow
 MAX_LINES = 500
 # A till's clock may run a little fast; a purchase from further in the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,18 @@ class Recorded:
     points: int
 
 
-def _short_text(value: str | None, field: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not value.strip() or len(value) > limit:
-        raise InvalidInput(field, f"{field} must be 1 to {limit} characters.")
-    return value
+def _optional(value: str | None, field: str, limit: int) -> str | None:
+    return None if value is None else text.plain(value, field, limit)
 
 
 def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, datetime | None]:
-    order_id = _short_text(data.order_id, "orderId", 128)
-    assert order_id is not None
+    text.plain(data.order_id, "orderId", 128)
     amount = parse_amount(data.amount, "amount")
     currency = parse_currency(data.currency, frozenset(program.purchase_rates), "currency")
-    shipping = parse_amount(data.shipping or "0", "shipping", allow_zero=True)
-    tax = parse_amount(data.tax or "0", "tax", allow_zero=True)
+    shipping = parse_amount(
+        "0" if data.shipping is None else data.shipping, "shipping", allow_zero=True
+    )
+    tax = parse_amount("0" if data.tax is None else data.tax, "tax", allow_zero=True)
     if shipping + tax > amount:
         raise InvalidInput(
             "amount",
@@ -85,8 +83,8 @@ def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, date
             )
         lines.append(
             earning.PurchaseLine(
-                sku=_short_text(line.sku, f"{where}.sku", 100),
-                category=_short_text(line.category, f"{where}.category", 100),
+                sku=_optional(line.sku, f"{where}.sku", 100),
+                category=_optional(line.category, f"{where}.category", 100),
                 quantity=quantity,
                 unit_price=parse_amount(line.unit_price, f"{where}.unitPrice", allow_zero=True),
             )
@@ -97,6 +95,8 @@ def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, date
             raise InvalidInput("occurredAt", "occurredAt must include a time zone offset.")
         if occurred_at > utcnow() + CLOCK_SKEW:
             raise InvalidInput("occurredAt", "occurredAt cannot be in the future.")
+        if occurred_at < EARLIEST:
+            raise InvalidInput("occurredAt", "occurredAt must be in this century.")
     purchase = earning.Purchase(
         amount=amount, currency=currency, shipping=shipping, tax=tax, lines=tuple(lines)
     )
@@ -129,6 +129,13 @@ async def record(
     async def work(unit: Unit) -> idempotency.Result:
         wallet = await members.wallet_of(data.member)
         award = earning.points_for(purchase, earning.purchase_rules(unit.program))
+        if award.points > ledger.MAX_MOVEMENT:
+            raise DomainError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"This purchase would earn {award.points} points; one purchase earns at most "
+                f"{ledger.MAX_MOVEMENT}.",
+                "amount",
+            )
         transaction_id = None
         if award.points > 0:
             movement = await ledger.credit(
@@ -148,18 +155,26 @@ async def record(
             )
             transaction_id = movement.transaction_id
         try:
-            row = await Purchase.create(
-                member_id=wallet.member_id,
-                source=actor.source,
-                order_id=data.order_id,
-                amount=purchase.amount,
-                shipping=purchase.shipping,
-                tax=purchase.tax,
-                currency=purchase.currency,
-                occurred_at=occurred_at or unit.now,
-                transaction_id=transaction_id,
-                using_db=unit.conn,
+            row = await sql.row(
+                unit.conn,
+                "INSERT INTO purchase (member_id, source, order_id, amount, shipping, tax, "
+                "currency, occurred_at, transaction_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [
+                    wallet.member_id,
+                    actor.source,
+                    data.order_id,
+                    purchase.amount,
+                    purchase.shipping,
+                    purchase.tax,
+                    purchase.currency,
+                    occurred_at or unit.now,
+                    transaction_id,
+                    unit.now,
+                ],
             )
+            assert row is not None
+            purchase_id = int(row["id"])
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE,
@@ -170,7 +185,7 @@ async def record(
             await PurchaseLine.bulk_create(
                 [
                     PurchaseLine(
-                        purchase_id=row.id,
+                        purchase_id=purchase_id,
                         sku=ln.sku,
                         category=ln.category,
                         quantity=ln.quantity,
@@ -182,13 +197,13 @@ async def record(
             )
         unit.emit(
             "purchase.recorded",
-            _event(row.id, wallet, data, purchase, award, actor.source),
+            _event(purchase_id, wallet, data, purchase, award, actor.source),
             member_id=wallet.member_id,
             transaction_id=transaction_id,
         )
         return {
             "memberId": wallet.member_id,
-            "purchaseId": row.id,
+            "purchaseId": purchase_id,
             "transactionId": transaction_id,
             "points": award.points,
         }

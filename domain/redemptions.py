@@ -155,9 +155,15 @@ async def cancel(
             [CANCELLED, unit.now, redemption.id, ISSUED],
         )
         if not changed:
+            # Another cancellation may have won the race since the read above: say what the
+            # redemption is now, not what it was.
+            now = await sql.row(
+                unit.conn, "SELECT status FROM redemption WHERE id = ?", [redemption.id]
+            )
+            status = str(now["status"] if now else redemption.status).lower()
             raise DomainError(
                 ErrorCode.INVALID_STATE,
-                f"This redemption is {redemption.status.lower()}, so it cannot be cancelled.",
+                f"This redemption is {status}, so it cannot be cancelled.",
                 "redemptionId",
             )
         wallet = await members.wallet_of(members.MemberRef(id=redemption.member_id))

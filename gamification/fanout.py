@@ -76,8 +76,7 @@ class Fanout:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
+            # Drain first: a backlog from before the start (or from a crash) goes out at once.
             self._wake.clear()
             try:
                 await self.drain()
@@ -86,6 +85,9 @@ class Fanout:
             except Exception:
                 log.exception("outbox fan-out failed; retrying")
                 await asyncio.sleep(RETRY_SECONDS)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
 
     def start(self) -> None:
         if self._task is None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from domain import idempotency, members, sql
+from domain import idempotency, members, sql, text
 from domain.actors import Actor, ActorKind
-from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
+from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.program import Program
 from domain.unit import Unit
 from partners.models import Partner, PartnerLink
-
-_PARTNER_MEMBER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -40,10 +37,7 @@ async def link(
         raise Forbidden(
             "Only the partner itself (or the operator) can vouch for its accounts.", "partnerId"
         )
-    if not _PARTNER_MEMBER_ID.match(partner_member_id):
-        raise InvalidInput(
-            "partnerMemberId", "partnerMemberId must be 1 to 128 characters without spaces."
-        )
+    text.identifier(partner_member_id, "partnerMemberId", 128)
 
     async def work(unit: Unit) -> idempotency.Result:
         wallet = await members.wallet_of(member)

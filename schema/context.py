@@ -26,12 +26,26 @@ class Context:
 
 
 def preferred_language(accept_language: str | None, program: Program) -> str | None:
-    """The first language of the Accept-Language header that the program speaks."""
-    if not accept_language:
+    """The caller's most wanted language that the program speaks (RFC 9110 Accept-Language:
+    q-values, then order; tags compared without case; "ro-RO" falls back to "ro")."""
+    if not accept_language or len(accept_language) > 500:
         return None
-    for part in accept_language.split(","):
-        tag = part.split(";")[0].strip()
+    spoken = {language.lower(): language for language in program.languages}
+    wanted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if tag and 0 < weight <= 1:
+            wanted.append((-weight, position, tag.lower()))
+    for _, _, tag in sorted(wanted):
         for candidate in (tag, tag.split("-")[0]):
-            if candidate in program.languages:
-                return candidate
+            if candidate in spoken:
+                return spoken[candidate]
     return None

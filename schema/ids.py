@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from domain.errors import InvalidInput
+
+_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 def _encode(text: str) -> str:
@@ -41,11 +44,16 @@ def key_of(value: str, type_name: str, field: str) -> str:
     return parsed[1]
 
 
+def number(text: str) -> int | None:
+    """A database id written in ASCII digits, small enough for a BIGINT; otherwise None."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def int_key_of(value: str, type_name: str, field: str) -> int:
-    key = key_of(value, type_name, field)
-    if not key.isdigit() or len(key) > 18:
+    key = number(key_of(value, type_name, field))
+    if key is None:
         raise InvalidInput(field, f"{field} is not the id of a {type_name}.")
-    return int(key)
+    return key
 
 
 def cursor(position: int) -> str:
@@ -56,6 +64,7 @@ def parse_cursor(value: str | None, field: str = "after") -> int | None:
     if value is None:
         return None
     decoded = _decode(value) if len(value) <= 100 else None
-    if decoded is None or not decoded.startswith("cursor:") or not decoded[7:].isdigit():
+    position = number(decoded[7:]) if decoded and decoded.startswith("cursor:") else None
+    if position is None:
         raise InvalidInput(field, f"{field} is not a cursor this API gave out.")
-    return int(decoded[7:])
+    return position

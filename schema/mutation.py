@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -30,11 +31,15 @@ from schema.types import (
 R = TypeVar("R")
 
 
-async def attempt(work: Callable[[], Awaitable[R]]) -> tuple[R | None, list[UserError]]:
+async def attempt(
+    ctx: Context, work: Callable[[], Awaitable[R]]
+) -> tuple[R | None, list[UserError]]:
     try:
-        return await work(), []
+        done = await work()
     except DomainError as error:
         return None, [user_error(error)]
+    fresh_loaders(ctx)
+    return done, []
 
 
 def member_ref(
@@ -43,15 +48,15 @@ def member_ref(
     """The member a mutation is about. A member acts on itself only."""
     actor = ctx.actor
     if actor.kind is ActorKind.MEMBER:
-        if actor.member_id is None:
-            raise NotFound("Member (enroll first)", "memberId")
-        if (
-            member_id is not None
-            and ids.int_key_of(member_id, "Member", "memberId") != actor.member_id
+        if member_id is not None and (
+            actor.member_id is None
+            or ids.int_key_of(member_id, "Member", "memberId") != actor.member_id
         ):
             raise Forbidden("A member can act only on itself.", "memberId")
         if external_id is not None and external_id != actor.external_id:
             raise Forbidden("A member can act only on itself.", "externalId")
+        if actor.member_id is None:
+            raise NotFound("Member (enroll first)", "memberId")
         return members.MemberRef(id=actor.member_id)
     if member_id is not None:
         return members.MemberRef(id=ids.int_key_of(member_id, "Member", "memberId"))
@@ -60,27 +65,31 @@ def member_ref(
     raise InvalidInput("memberId", "Say which member: give memberId or externalId.")
 
 
-async def changed_member(ctx: Context, member_id: int | None) -> Member | None:
-    """The member as it is now. Loaders start afresh after a write, so that a later field of
-    the same operation never reads what was cached before it."""
+def fresh_loaders(ctx: Context) -> None:
+    """After a write, loaders start afresh: nothing read before it may be served after it."""
     ctx.loaders = Loaders(ctx.program)
-    if member_id is None:
+
+
+# Payloads carry the ids of what changed; each object is loaded only if the client asks for
+# it, and sibling objects load concurrently.
+async def _member(root: Any, info: Info[Context, None]) -> Member | None:
+    if root.member_id is None:
         return None
-    view = await ctx.loaders.members.load(member_id)
+    view = await info.context.loaders.members.load(root.member_id)
     return Member.of(view) if view else None
 
 
-async def changed_transaction(ctx: Context, transaction_id: int | None) -> PointTransaction | None:
-    if transaction_id is None:
+async def _transaction(root: Any, info: Info[Context, None]) -> PointTransaction | None:
+    if root.transaction_id is None:
         return None
-    view = await ctx.loaders.transactions.load(transaction_id)
+    view = await info.context.loaders.transactions.load(root.transaction_id)
     return PointTransaction.of(view) if view else None
 
 
-async def changed_redemption(ctx: Context, redemption_id: int | None) -> Redemption | None:
-    if redemption_id is None:
+async def _redemption(root: Any, info: Info[Context, None]) -> Redemption | None:
+    if root.redemption_id is None:
         return None
-    view = await ctx.loaders.redemptions.load(redemption_id)
+    view = await info.context.loaders.redemptions.load(root.redemption_id)
     return Redemption.of(view) if view else None
 
 
@@ -98,8 +107,9 @@ class EnrollMemberInput:
 
 @strawberry.type
 class EnrollMemberPayload:
-    member: Member | None
+    member: Member | None = strawberry.field(resolver=_member)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -133,10 +143,12 @@ class Purchase:
 
 @strawberry.type
 class RecordPurchasePayload:
-    member: Member | None
-    purchase: Purchase | None
-    transaction: PointTransaction | None
+    member: Member | None = strawberry.field(resolver=_member)
+    purchase: Purchase | None = None
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -152,9 +164,11 @@ class RecordActionInput:
 
 @strawberry.type
 class RecordActionPayload:
-    member: Member | None
-    transaction: PointTransaction | None
+    member: Member | None = strawberry.field(resolver=_member)
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -168,10 +182,13 @@ class RedeemRewardInput:
 
 @strawberry.type
 class RedeemRewardPayload:
-    member: Member | None
-    redemption: Redemption | None
-    transaction: PointTransaction | None
+    member: Member | None = strawberry.field(resolver=_member)
+    redemption: Redemption | None = strawberry.field(resolver=_redemption)
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    redemption_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -182,10 +199,13 @@ class CancelRedemptionInput:
 
 @strawberry.type
 class CancelRedemptionPayload:
-    member: Member | None
-    redemption: Redemption | None
-    transaction: PointTransaction | None
+    member: Member | None = strawberry.field(resolver=_member)
+    redemption: Redemption | None = strawberry.field(resolver=_redemption)
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    redemption_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -198,9 +218,11 @@ class AdjustPointsInput:
 
 @strawberry.type
 class AdjustPointsPayload:
-    member: Member | None
-    transaction: PointTransaction | None
+    member: Member | None = strawberry.field(resolver=_member)
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -225,10 +247,11 @@ class LinkPartnerAccountInput:
 
 @strawberry.type
 class LinkPartnerAccountPayload:
-    member: Member | None
-    partner: Partner | None
-    partner_member_id: str | None
+    member: Member | None = strawberry.field(resolver=_member)
+    partner: Partner | None = None
+    partner_member_id: str | None = None
     user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
 
 
 @strawberry.type
@@ -263,8 +286,11 @@ class Mutation:
                 input.idempotency_key,
             )
 
-        member_id, errors = await attempt(run)
-        return EnrollMemberPayload(member=await changed_member(ctx, member_id), user_errors=errors)
+        member_id, errors = await attempt(ctx, run)
+        if member_id is not None and is_member(actor):
+            # From here on, in this request, the caller is the member it just became.
+            ctx.actor = replace(actor, member_id=member_id)
+        return EnrollMemberPayload(member_id=member_id, user_errors=errors)
 
     @strawberry.mutation(description="A partner (or the operator) records a purchase.")
     async def record_purchase(
@@ -296,19 +322,17 @@ class Mutation:
             )
             return await purchases.record(ctx.program, ctx.actor, data, input.idempotency_key)
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return RecordPurchasePayload(
-                member=None, purchase=None, transaction=None, user_errors=errors
-            )
+            return RecordPurchasePayload(user_errors=errors)
         return RecordPurchasePayload(
-            member=await changed_member(ctx, done.member_id),
+            member_id=done.member_id,
+            transaction_id=done.transaction_id,
             purchase=Purchase(
                 id=strawberry.ID(ids.global_id("Purchase", done.purchase_id)),
                 order_id=input.order_id,
                 points=done.points,
             ),
-            transaction=await changed_transaction(ctx, done.transaction_id),
             user_errors=[],
         )
 
@@ -331,12 +355,12 @@ class Mutation:
                 input.idempotency_key,
             )
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return RecordActionPayload(member=None, transaction=None, user_errors=errors)
+            return RecordActionPayload(user_errors=errors)
         return RecordActionPayload(
-            member=await changed_member(ctx, done.member_id),
-            transaction=await changed_transaction(ctx, done.transaction_id),
+            member_id=done.member_id,
+            transaction_id=done.transaction_id,
             user_errors=[],
         )
 
@@ -360,15 +384,13 @@ class Mutation:
                 input.idempotency_key,
             )
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return RedeemRewardPayload(
-                member=None, redemption=None, transaction=None, user_errors=errors
-            )
+            return RedeemRewardPayload(user_errors=errors)
         return RedeemRewardPayload(
-            member=await changed_member(ctx, done.member_id),
-            redemption=await changed_redemption(ctx, done.redemption_id),
-            transaction=await changed_transaction(ctx, done.transaction_id),
+            member_id=done.member_id,
+            redemption_id=done.redemption_id,
+            transaction_id=done.transaction_id,
             user_errors=[],
         )
 
@@ -384,21 +406,19 @@ class Mutation:
                 "Only the member who redeemed, or the operator, can cancel.",
             )
             if is_member(ctx.actor) and ctx.actor.member_id is None:
-                raise NotFound("Redemption", "redemptionId")
+                raise Forbidden("You can cancel only your own redemptions.", "redemptionId")
             redemption_id = ids.int_key_of(input.redemption_id, "Redemption", "redemptionId")
             return await redemptions.cancel(
                 ctx.program, ctx.actor, redemption_id, input.idempotency_key
             )
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return CancelRedemptionPayload(
-                member=None, redemption=None, transaction=None, user_errors=errors
-            )
+            return CancelRedemptionPayload(user_errors=errors)
         return CancelRedemptionPayload(
-            member=await changed_member(ctx, done.member_id),
-            redemption=await changed_redemption(ctx, done.redemption_id),
-            transaction=await changed_transaction(ctx, done.transaction_id),
+            member_id=done.member_id,
+            redemption_id=done.redemption_id,
+            transaction_id=done.transaction_id,
             user_errors=[],
         )
 
@@ -419,12 +439,12 @@ class Mutation:
                 input.idempotency_key,
             )
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return AdjustPointsPayload(member=None, transaction=None, user_errors=errors)
+            return AdjustPointsPayload(user_errors=errors)
         return AdjustPointsPayload(
-            member=await changed_member(ctx, done.member_id),
-            transaction=await changed_transaction(ctx, done.transaction_id),
+            member_id=done.member_id,
+            transaction_id=done.transaction_id,
             user_errors=[],
         )
 
@@ -442,7 +462,7 @@ class Mutation:
             raw, identity = await api_keys.issue(key)
             return raw, identity.partner_key
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
             return CreatePartnerApiKeyPayload(api_key=None, partner=None, user_errors=errors)
         raw, partner_key = done
@@ -473,13 +493,11 @@ class Mutation:
                 input.partner_member_id,
             )
 
-        done, errors = await attempt(run)
+        done, errors = await attempt(ctx, run)
         if done is None:
-            return LinkPartnerAccountPayload(
-                member=None, partner=None, partner_member_id=None, user_errors=errors
-            )
+            return LinkPartnerAccountPayload(user_errors=errors)
         return LinkPartnerAccountPayload(
-            member=await changed_member(ctx, done.member_id),
+            member_id=done.member_id,
             partner=Partner.of(ctx.program.partners[done.partner_key], ctx.language),
             partner_member_id=done.partner_member_id,
             user_errors=[],

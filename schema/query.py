@@ -40,9 +40,9 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     type_name, key = parsed
     prog = ctx.program
     if type_name in ("Member", "PointTransaction", "Redemption"):
-        if not key.isdigit() or len(key) > 18:
+        number = ids.number(key)
+        if number is None:
             return None
-        number = int(key)
         if type_name == "Member":
             return await _visible_member(ctx, await ctx.loaders.members.load(number))
         if type_name == "PointTransaction":

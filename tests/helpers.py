@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,3 +295,34 @@ async def assert_ledger_consistent() -> dict[int, int]:
     )
     assert stale == [], f"wallets whose last balanceAfter is not their balance: {stale}"
     return balances
+
+
+_counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "counting", default=None
+)
+
+
+@contextmanager
+def count_statements() -> Iterator[list[str]]:
+    """Collects the SQL statements this block sends (tortoise logs each one). Tasks started
+    inside the block count too (they copy its context); background tasks started before it,
+    such as the outbox fan-out, do not."""
+    logger = logging.getLogger("tortoise.db_client")
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if _counting.get() is seen:
+                seen.append(str(record.args[0]) if record.args else record.getMessage())
+
+    handler = Collect(level=logging.DEBUG)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    token = _counting.set(seen)
+    try:
+        yield seen
+    finally:
+        _counting.reset(token)
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
