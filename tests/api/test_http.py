@@ -1,0 +1,421 @@
+"""The HTTP face of the app: health, status codes for malformed requests, the body limit, query
+limits, GraphiQL and introspection by environment, production settings, and languages."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from app.asgi import Runtime, create_app
+from app.settings import DEV_ADMIN_API_KEY, DEV_JWT_SECRET, ConfigurationError, Settings
+from schema.build import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from tests.helpers import API, Stores
+
+LIMIT = 1_048_576  # the default COALITION_MAX_BODY_BYTES: 1 MiB
+JSON = {"content-type": "application/json"}
+
+REAL_SECRETS = {
+    "COALITION_JWT_SECRET": secrets.token_urlsafe(48),
+    "COALITION_ADMIN_API_KEY": secrets.token_urlsafe(32),
+}
+PRODUCTION_ENV = {
+    "COALITION_ENV": "production",
+    "COALITION_DATA_DIR": tempfile.gettempdir(),
+    **REAL_SECRETS,
+}
+
+
+def client_for(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://coalition.test")
+
+
+def assert_refused_request(response: httpx.Response, status: int = 400) -> list[dict]:
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert body.get("data") is None, body
+    assert body["errors"], body
+    assert all(e.get("extensions", {}).get("code") != "INTERNAL" for e in body["errors"]), body
+    return body["errors"]
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+async def test_healthz_is_200(api: API):
+    response = await api.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_sql_and_redis(api: API):
+    response = await api.client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "sql": "ok", "redis": "ok"}
+
+
+async def test_readyz_is_503_when_redis_cannot_be_reached(db: Stores, settings: Settings, tmp_path):
+    nowhere = aioredis.Redis(
+        unix_socket_path=str(tmp_path / "no-redis.sock"), retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        async with client_for(create_app(settings, Runtime(db.program, nowhere))) as client:
+            response = await client.get("/readyz")
+    finally:
+        await nowhere.aclose()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False
+    assert body["sql"] == "ok"
+    assert body["redis"].startswith("unavailable")
+
+
+@pytest.fixture
+async def raw(db: Stores, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a real server would expose it: an exception that escapes the app is the
+    500 Starlette already sent, not an exception raised into the test."""
+    app = create_app(settings, Runtime(db.program, db.redis))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as client:
+        yield client
+
+
+# -- malformed requests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"{not json", id="not JSON"),
+        pytest.param(b'{"query": "{ tiers { key } }"', id="truncated JSON"),
+        pytest.param(b"", id="empty body"),
+        pytest.param(b'"{ tiers { key } }"', id="a JSON string"),
+        pytest.param(b"null", id="JSON null"),
+        pytest.param(b"5", id="a JSON number"),
+        pytest.param(b"[]", id="an empty JSON list"),
+        pytest.param(b'{"variables": {}}', id="no query"),
+        pytest.param(b'{"query": 5}', id="query not a string"),
+        pytest.param(b'{"query": "{ tiers { key } }", "variables": "x"}', id="variables a string"),
+        pytest.param(b"\xff\xfe{", id="not UTF-8"),
+    ],
+)
+async def test_a_body_that_is_not_a_graphql_request_is_a_400(
+    raw: httpx.AsyncClient, content: bytes
+):
+    response = await raw.post("/graphql", content=content, headers=JSON)
+    assert response.status_code == 400, (response.status_code, response.text)
+
+
+async def test_an_unknown_field_is_a_400_with_errors(api: API):
+    errors = assert_refused_request(await api.post("{ tiers { key colour } }"))
+    assert any("colour" in e["message"] for e in errors), errors
+
+
+async def test_a_syntax_error_is_a_400_with_errors(api: API):
+    errors = assert_refused_request(await api.post("{ tiers { key }"))
+    assert any("Syntax Error" in e["message"] for e in errors), errors
+
+
+async def test_a_variable_of_the_wrong_type_is_a_400(api: API):
+    response = await api.post(
+        "query($first: Int) { rewards(first: $first) { nodes { key } } }", {"first": "ten"}
+    )
+    assert_refused_request(response)
+
+
+async def test_a_valid_query_is_a_200_with_data(api: API):
+    response = await api.post("{ tiers { key threshold } }")
+    assert response.status_code == 200
+    assert response.json() == {
+        "data": {
+            "tiers": [
+                {"key": "bronze", "threshold": 0},
+                {"key": "silver", "threshold": 2500},
+                {"key": "gold", "threshold": 10000},
+            ]
+        }
+    }
+
+
+# -- the body limit ----------------------------------------------------------------------------
+
+
+def padded_query(size: int) -> bytes:
+    """A valid request of exactly `size` bytes: a small query padded with whitespace."""
+    head, tail = b'{"query": "{ tiers { key } }', b'"}'
+    return head + b" " * (size - len(head) - len(tail)) + tail
+
+
+async def test_a_body_at_the_limit_is_served(raw: httpx.AsyncClient):
+    response = await raw.post("/graphql", content=padded_query(LIMIT), headers=JSON)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]["tiers"]) == 3
+
+
+async def test_a_declared_body_over_the_limit_is_a_413(raw: httpx.AsyncClient):
+    response = await raw.post("/graphql", content=padded_query(LIMIT + 1), headers=JSON)
+    assert response.request.headers["content-length"] == str(LIMIT + 1)
+    assert response.status_code == 413
+
+
+async def stream(body: bytes, piece: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), piece):
+        yield body[start : start + piece]
+
+
+async def test_a_streamed_body_over_the_limit_without_content_length_is_a_413(
+    raw: httpx.AsyncClient,
+):
+    response = await raw.post(
+        "/graphql", content=stream(padded_query(LIMIT + 64 * 1024)), headers=JSON
+    )
+    assert "content-length" not in response.request.headers
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 413
+
+
+async def test_a_streamed_body_under_the_limit_is_served(raw: httpx.AsyncClient):
+    response = await raw.post("/graphql", content=stream(padded_query(LIMIT - 1024)), headers=JSON)
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]["tiers"]) == 3
+
+
+# -- query limits ------------------------------------------------------------------------------
+
+
+def nested(depth: int, leaf: str = "id") -> str:
+    query = leaf
+    for _ in range(depth):
+        query = f"deeper {{ {query} }}"
+    return "{ " + query + " }"
+
+
+async def test_a_query_deeper_than_the_limit_is_refused(api: API):
+    errors = assert_refused_request(await api.post(nested(MAX_DEPTH + 2), as_=api.admin()))
+    assert any("maximum operation depth" in e["message"] for e in errors), errors
+
+
+async def test_the_deepest_query_the_schema_allows_is_served(api: API):
+    # Nine levels: as deep as this schema goes, and within the limit.
+    query = (
+        "{ members { edges { node { redemptions { edges { node { reward { partner { id } } } } "
+        "} } } } }"
+    )
+    body = await api.result(query, as_=api.admin())
+    assert body == {"data": {"members": {"edges": []}}}
+
+
+def aliased(count: int) -> str:
+    return "{ " + " ".join(f"a{i}: __typename" for i in range(count)) + " }"
+
+
+async def test_more_aliases_than_the_limit_are_refused(api: API):
+    errors = assert_refused_request(await api.post(aliased(MAX_ALIASES + 1)))
+    assert any("aliases" in e["message"] for e in errors), errors
+
+
+async def test_aliases_up_to_the_limit_are_served(api: API):
+    body = await api.result(aliased(MAX_ALIASES))
+    assert body["data"] == {f"a{i}": "Query" for i in range(MAX_ALIASES)}
+
+
+async def test_a_query_of_too_many_tokens_is_refused(api: API):
+    query = "{ " + "__typename " * MAX_TOKENS + "}"
+    errors = assert_refused_request(await api.post(query))
+    assert any("token" in e["message"].lower() for e in errors), errors
+
+
+async def test_a_mutation_over_get_is_refused_and_runs_nothing(api: API):
+    ana = await api.enroll("ana")
+    mutation = (
+        f'mutation {{ adjustPoints(input: {{ memberId: "{ana}", points: 100, reason: "csrf", '
+        'idempotencyKey: "get-1" }) { userErrors { code } } }'
+    )
+    response = await api.client.get("/graphql", params={"query": mutation}, headers=api.admin())
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert await api.balance(ana) == 0
+
+
+async def test_a_query_over_get_is_served(api: API):
+    response = await api.client.get("/graphql", params={"query": "{ tiers { key } }"})
+    assert response.status_code == 200
+    assert [t["key"] for t in response.json()["data"]["tiers"]] == ["bronze", "silver", "gold"]
+
+
+# -- development: GraphiQL and introspection ---------------------------------------------------
+
+
+async def test_graphiql_is_served_to_a_browser_in_development(api: API):
+    response = await api.client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+INTROSPECTION = "{ __schema { queryType { name } mutationType { name } } }"
+
+
+async def test_introspection_works_in_development(api: API):
+    body = await api.result(INTROSPECTION)
+    assert body["data"]["__schema"] == {
+        "queryType": {"name": "Query"},
+        "mutationType": {"name": "Mutation"},
+    }
+    fields = await api.gql('{ __type(name: "Member") { fields { name } } }')
+    assert "balance" in {f["name"] for f in fields["__type"]["fields"]}
+
+
+# -- production --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def production(db: Stores) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings.from_env(PRODUCTION_ENV)
+    assert settings.production
+    async with client_for(create_app(settings, Runtime(db.program, db.redis))) as client:
+        yield client
+
+
+def gql_body(query: str) -> dict:
+    return {"query": query, "variables": {}}
+
+
+async def test_production_serves_ordinary_queries(production: httpx.AsyncClient):
+    response = await production.post("/graphql", json=gql_body("{ tiers { key } }"))
+    assert response.status_code == 200
+    assert [t["key"] for t in response.json()["data"]["tiers"]] == ["bronze", "silver", "gold"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(INTROSPECTION, id="__schema"),
+        pytest.param('{ __type(name: "Member") { fields { name } } }', id="__type"),
+        pytest.param("{ tiers { key } __schema { types { name } } }", id="__schema beside data"),
+    ],
+)
+async def test_production_refuses_introspection(production: httpx.AsyncClient, query: str):
+    response = await production.post("/graphql", json=gql_body(query))
+    errors = assert_refused_request(response)
+    assert any("introspection" in e["message"].lower() for e in errors), errors
+
+
+async def test_production_does_not_serve_graphiql(production: httpx.AsyncClient):
+    response = await production.get("/graphql", headers={"accept": "text/html"})
+    assert 400 <= response.status_code < 500, response.status_code
+    assert "graphiql" not in response.text.lower()
+
+
+async def test_production_keeps_the_query_limits(production: httpx.AsyncClient):
+    response = await production.post("/graphql", json=gql_body(aliased(MAX_ALIASES + 1)))
+    assert_refused_request(response)
+    response = await production.post("/graphql", json=gql_body(nested(MAX_DEPTH + 2)))
+    errors = assert_refused_request(response)
+    assert any("maximum operation depth" in e["message"] for e in errors), errors
+
+
+async def test_production_still_limits_the_body(production: httpx.AsyncClient):
+    response = await production.post("/graphql", content=padded_query(LIMIT + 1), headers=JSON)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param({}, id="no secrets"),
+        pytest.param(
+            {"COALITION_JWT_SECRET": DEV_JWT_SECRET, "COALITION_ADMIN_API_KEY": DEV_ADMIN_API_KEY},
+            id="the development secrets",
+        ),
+        pytest.param(
+            {**REAL_SECRETS, "COALITION_JWT_SECRET": DEV_JWT_SECRET},
+            id="the development JWT secret",
+        ),
+        pytest.param(
+            {**REAL_SECRETS, "COALITION_ADMIN_API_KEY": DEV_ADMIN_API_KEY},
+            id="the development admin key",
+        ),
+        pytest.param(
+            {"COALITION_ADMIN_API_KEY": REAL_SECRETS["COALITION_ADMIN_API_KEY"]}, id="no JWT secret"
+        ),
+        pytest.param(
+            {"COALITION_JWT_SECRET": REAL_SECRETS["COALITION_JWT_SECRET"]}, id="no admin key"
+        ),
+        pytest.param({**REAL_SECRETS, "COALITION_JWT_SECRET": "s" * 31}, id="a short JWT secret"),
+        pytest.param({**REAL_SECRETS, "COALITION_ADMIN_API_KEY": "k" * 23}, id="a short admin key"),
+        pytest.param({**REAL_SECRETS, "COALITION_JWT_SECRET": ""}, id="an empty JWT secret"),
+    ],
+)
+def test_production_refuses_to_start_without_real_secrets(env: dict[str, str]):
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"COALITION_ENV": "production", **env})
+
+
+def test_production_starts_with_real_secrets():
+    settings = Settings.from_env(PRODUCTION_ENV)
+    assert settings.production
+    assert settings.jwt_secret == REAL_SECRETS["COALITION_JWT_SECRET"]
+    assert settings.admin_api_key == REAL_SECRETS["COALITION_ADMIN_API_KEY"]
+
+
+def test_an_unknown_environment_is_a_configuration_error():
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"COALITION_ENV": "staging", **REAL_SECRETS})
+
+
+# -- languages ---------------------------------------------------------------------------------
+
+NAMES = "{ tiers { key name benefits } rewards { nodes { key name description } } }"
+
+
+async def names(api: API, accept_language: str | None) -> dict:
+    headers = {} if accept_language is None else {"Accept-Language": accept_language}
+    data = await api.gql(NAMES, as_=headers)
+    tiers = {t["key"]: t for t in data["tiers"]}
+    rewards = {r["key"]: r for r in data["rewards"]["nodes"]}
+    return {"tiers": tiers, "rewards": rewards}
+
+
+async def test_romanian_is_answered_in_romanian(api: API):
+    got = await names(api, "ro")
+    assert got["tiers"]["gold"]["name"] == "Aur"
+    assert got["tiers"]["bronze"]["name"] == "Bronz"
+    assert got["tiers"]["gold"]["benefits"][0] == "Acces în saloanele aeroportului"
+    assert got["rewards"]["coffee"]["name"] == "Orice cafea la The Beanery"
+    assert got["rewards"]["plant-a-tree"]["description"] == "Donăm unui proiect de reîmpădurire."
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "gold"),
+    [
+        pytest.param(None, "Gold", id="no header"),
+        pytest.param("", "Gold", id="empty header"),
+        pytest.param("en", "Gold", id="en"),
+        pytest.param("de", "Gold", id="unknown language"),
+        pytest.param("xx-YY, zz;q=0.5", "Gold", id="only unknown languages"),
+        pytest.param("*", "Gold", id="any language"),
+        pytest.param(";;;,,,q=", "Gold", id="garbage"),
+        pytest.param("ro-RO", "Aur", id="ro-RO"),
+        pytest.param("de-DE, ro;q=0.8, en;q=0.5", "Aur", id="first spoken language wins"),
+        pytest.param("en-GB, ro;q=0.5", "Gold", id="en-GB before ro"),
+        pytest.param("RO", "Aur", id="tags are case-insensitive"),
+        pytest.param("en;q=0.2, ro", "Aur", id="a higher q wins"),
+    ],
+)
+async def test_the_language_is_the_callers_first_that_the_program_speaks(
+    api: API, accept_language: str | None, gold: str
+):
+    got = await names(api, accept_language)
+    assert got["tiers"]["gold"]["name"] == gold
+    english = gold == "Gold"
+    assert got["rewards"]["coffee"]["name"] == (
+        "Any coffee at The Beanery" if english else "Orice cafea la The Beanery"
+    )

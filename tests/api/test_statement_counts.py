@@ -1,0 +1,63 @@
+"""A query costs the same number of SQL statements however long the history or the list."""
+
+from __future__ import annotations
+
+from tests.helpers import API, count_statements
+
+DASHBOARD = """
+{ me { displayName balance pendingPoints lifetimePoints
+       tier { current { name } next { name } progress pointsToNext }
+       expiringPoints { amount expiresAt }
+       transactions(first: 10) { edges { node { kind points balanceAfter description } }
+                                  pageInfo { hasNextPage endCursor } }
+       redemptions(first: 5) { nodes { code status reward { name } transaction { points } } } } }
+"""
+
+MEMBER_LIST = """
+{ members(first: 50) { nodes { externalId balance tier { current { key } }
+                              expiringPoints { amount }
+                              transactions(first: 3) { nodes { kind points } } } } }
+"""
+
+
+async def _history(api: API, member_id: str, purchases: int, redemptions: int) -> None:
+    for n in range(purchases):
+        payload = await api.purchase(member_id, str(1000 + n))
+        assert payload["userErrors"] == []
+    for _ in range(redemptions):
+        payload = await api.redeem("plant-a-tree", member_id=member_id)
+        assert payload["userErrors"] == []
+
+
+async def _dashboard_statements(api: API) -> int:
+    with count_statements() as statements:
+        data = await api.gql(DASHBOARD, as_=api.member("ana"))
+    assert data["me"]["displayName"] == "Ana"
+    return len(statements)
+
+
+async def test_the_dashboard_does_not_grow_with_history(api: API):
+    ana = await api.enroll("ana", displayName="Ana")
+    await _history(api, ana, purchases=1, redemptions=1)
+    short = await _dashboard_statements(api)
+    await _history(api, ana, purchases=40, redemptions=12)
+    long = await _dashboard_statements(api)
+    assert long == short
+    # Token lookup with the wallet, transactions, expiring points, redemptions (ids, rows),
+    # their transactions: one statement each, whatever the counts.
+    assert short <= 6
+
+
+async def test_a_page_of_members_costs_the_same_as_one(api: API):
+    first = await api.enroll("m0")
+    await _history(api, first, purchases=2, redemptions=0)
+    with count_statements() as one:
+        await api.gql(MEMBER_LIST, as_=api.admin())
+    for n in range(1, 30):
+        member = await api.enroll(f"m{n}")
+        await _history(api, member, purchases=2, redemptions=0)
+    with count_statements() as many:
+        data = await api.gql(MEMBER_LIST, as_=api.admin())
+    assert len(data["members"]["nodes"]) == 30
+    assert all(len(m["transactions"]["nodes"]) == 2 for m in data["members"]["nodes"])
+    assert len(many) == len(one)

@@ -1,0 +1,95 @@
+"""The `coalition` command: program files, tokens, the schema."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+
+from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def coalition(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    env["COALITION_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_validate_accepts_the_demo_program(tmp_path: Path):
+    done = coalition("program", "validate", str(DEMO_PROGRAM), data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "valid (6 rewards, 3 tiers, 3 partners, 8 actions)" in done.stdout
+
+
+def test_validate_reports_every_mistake_with_its_location(tmp_path: Path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        DEMO_PROGRAM.read_text()
+        .replace("points_cost = 500", "points_cost = 0")
+        .replace('timezone = "Europe/Bucharest"', 'timezone = "Europe/Atlantis"')
+    )
+    done = coalition("program", "validate", str(broken), data_dir=tmp_path)
+    assert done.returncode == 1
+    assert f"{broken}: program.timezone: unknown time zone 'Europe/Atlantis'" in done.stderr
+    assert f"{broken}: rewards[0].points_cost: must be a whole number" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_validate_a_missing_file_is_a_clear_error(tmp_path: Path):
+    done = coalition("program", "validate", str(tmp_path / "nope.toml"), data_dir=tmp_path)
+    assert done.returncode == 2
+    assert "no such file" in done.stderr
+
+
+def test_apply_records_a_new_version_only_when_the_file_changes(tmp_path: Path):
+    first = coalition("program", "apply", str(DEMO_PROGRAM), data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied as program version 1" in first.stdout
+    again = coalition("program", "apply", str(DEMO_PROGRAM), data_dir=tmp_path)
+    assert "applied as program version 1" in again.stdout
+    changed = tmp_path / "changed.toml"
+    changed.write_text(DEMO_PROGRAM.read_text().replace("expiry_days = 365", "expiry_days = 730"))
+    third = coalition("program", "apply", str(changed), data_dir=tmp_path)
+    assert "applied as program version 2" in third.stdout, third.stderr
+
+
+def test_token_mints_a_member_jwt(tmp_path: Path):
+    done = coalition("token", "ana", "--hours", "2", data_dir=tmp_path)
+    claims = jwt.decode(done.stdout.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "ana"
+    assert 7100 <= claims["exp"] - claims["iat"] <= 7200
+
+
+def test_schema_prints_what_schema_graphql_holds(tmp_path: Path):
+    done = coalition("schema", data_dir=tmp_path)
+    assert done.stdout.strip() == (ROOT / "schema.graphql").read_text().strip()
+
+
+def test_production_refuses_development_secrets(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    env.update({"COALITION_ENV": "production", "COALITION_DATA_DIR": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "COALITION_JWT_SECRET" in done.stderr
+    assert "COALITION_ADMIN_API_KEY" in done.stderr
