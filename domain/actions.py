@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, text
+from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
-from domain.models import ActionRecord
 from domain.program import Program
 from domain.unit import Unit
 
@@ -19,6 +18,7 @@ class Recorded:
     member_id: int
     transaction_id: int
     points: int
+    changed: views.Changed | None = None
 
 
 async def record(
@@ -48,8 +48,11 @@ async def record(
         },
     )
 
+    fresh: list[views.Changed] = []
+
     async def work(unit: Unit) -> idempotency.Result:
-        wallet = await members.wallet_of(member)
+        found = await members.find(member)
+        wallet = ledger.Wallet.of(found)
         award = earning.points_for_action(action, unit.program)
         if award is None:  # the program changed under us
             raise InvalidInput("action", f"{action!r} is not an action of this program.")
@@ -67,15 +70,20 @@ async def record(
             ),
             counts_toward_lifetime=True,
         )
+        fresh.append(ledger.changed(found, movement))
         try:
-            await ActionRecord.create(
-                member_id=wallet.member_id,
-                action=action,
-                source=actor.source,
-                reference=reference,
-                transaction_id=movement.transaction_id,
-                occurred_at=unit.now,
-                using_db=unit.conn,
+            await sql.execute(
+                unit.conn,
+                "INSERT INTO action_record (member_id, action, source, reference, transaction_id, "
+                "occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    wallet.member_id,
+                    action,
+                    actor.source,
+                    reference,
+                    movement.transaction_id,
+                    unit.now,
+                ],
             )
         except IntegrityError:
             raise DomainError(
@@ -101,5 +109,10 @@ async def record(
             "points": award.points,
         }
 
-    result = await idempotency.run_once(req, program, work)
-    return Recorded(result["memberId"], result["transactionId"], result["points"])
+    ran = await idempotency.run_once(req, program, work)
+    return Recorded(
+        ran.result["memberId"],
+        ran.result["transactionId"],
+        ran.result["points"],
+        changed=None if ran.replayed else fresh[-1],
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import idempotency, ledger, members, text
+from domain import idempotency, ledger, members, text, views
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.program import MAX_POINTS, Program
@@ -15,6 +15,7 @@ from domain.unit import Unit
 class Adjusted:
     member_id: int
     transaction_id: int
+    changed: views.Changed | None = None
 
 
 async def adjust(
@@ -47,8 +48,11 @@ async def adjust(
         },
     )
 
+    fresh: list[views.Changed] = []
+
     async def work(unit: Unit) -> idempotency.Result:
-        wallet = await members.wallet_of(member)
+        found = await members.find(member)
+        wallet = ledger.Wallet.of(found)
         posting = ledger.Posting(kind="ADJUST", source=actor.source, description=reason)
         # A correction changes what the member is considered to have earned, both ways.
         if points > 0:
@@ -59,6 +63,7 @@ async def adjust(
             movement = await ledger.debit(
                 unit, wallet, -points, ledger.ADJUSTMENT, posting, counts_toward_lifetime=True
             )
+        fresh.append(ledger.changed(found, movement))
         unit.emit(
             "points.adjusted",
             {
@@ -72,5 +77,9 @@ async def adjust(
         )
         return {"memberId": wallet.member_id, "transactionId": movement.transaction_id}
 
-    result = await idempotency.run_once(req, program, work)
-    return Adjusted(result["memberId"], result["transactionId"])
+    ran = await idempotency.run_once(req, program, work)
+    return Adjusted(
+        ran.result["memberId"],
+        ran.result["transactionId"],
+        changed=None if ran.replayed else fresh[-1],
+    )

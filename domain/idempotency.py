@@ -51,12 +51,19 @@ def request(scope: str, key: object, operation: str, params: Mapping[str, Any]) 
     return Request(scope, key, operation, hashlib.sha256(canonical.encode()).hexdigest())
 
 
+@dataclass(frozen=True)
+class Ran:
+    result: Result
+    # True when the result is an earlier one's: this call's own work was not committed.
+    replayed: bool
+
+
 async def run_once(
     req: Request | None, program: Program, work: Callable[[Unit], Awaitable[Result]]
-) -> Result:
+) -> Ran:
     if req is None:
         async with unit_of_work(program) as unit:
-            return await work(unit)
+            return Ran(await work(unit), replayed=False)
     try:
         async with unit_of_work(program) as unit:
             result = await work(unit)
@@ -74,12 +81,12 @@ async def run_once(
                     unit.now,
                 ],
             )
-        return result
+        return Ran(result, replayed=False)
     except (DomainError, IntegrityError):
         earlier = await recorded(req)
         if earlier is None:
             raise
-        return earlier
+        return Ran(earlier, replayed=True)
 
 
 async def recorded(req: Request) -> Result | None:

@@ -12,7 +12,7 @@ reversal can put points back into the very lots they came from.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS
 from domain.unit import Unit
+from domain.views import Changed, MemberView, TransactionView
 
 ISSUANCE = "issuance"  # points the program creates when members earn
 REDEMPTION = "redemption"  # points members spend on rewards
@@ -57,6 +58,10 @@ class Wallet:
     member_id: int
     account_id: int
 
+    @classmethod
+    def of(cls, member: MemberView) -> Wallet:
+        return cls(member_id=member.id, account_id=member.account_id)
+
 
 @dataclass(frozen=True)
 class Posting:
@@ -81,6 +86,17 @@ class Movement:
     balance: int
     pending: int
     lifetime: int
+    transaction: TransactionView
+
+
+def changed(member: MemberView, movement: Movement) -> Changed:
+    """The member and the transaction as they were when the movement committed."""
+    return Changed(
+        member=replace(
+            member, balance=movement.balance, pending=movement.pending, lifetime=movement.lifetime
+        ),
+        transaction=movement.transaction,
+    )
 
 
 class WalletFull(DomainError):
@@ -313,13 +329,25 @@ def _moved(
     posting: Posting,
     state: dict[str, Any],
 ) -> Movement:
+    balance = int(state["balance"])
     movement = Movement(
         transaction_id=transaction_id,
         member_id=wallet.member_id,
         points=points,
-        balance=int(state["balance"]),
+        balance=balance,
         pending=int(state["pending"]),
         lifetime=int(state["lifetime"]),
+        transaction=TransactionView(
+            id=transaction_id,
+            member_id=wallet.member_id,
+            kind=posting.kind,
+            points=points,
+            balance_after=balance,
+            description=posting.description,
+            reference=posting.reference,
+            occurred_at=posting.occurred_at or unit.now,
+            created_at=unit.now,
+        ),
     )
     unit.emit(
         "points.changed",

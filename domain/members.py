@@ -9,7 +9,7 @@ from datetime import date
 
 from tortoise.exceptions import IntegrityError
 
-from domain import idempotency, ledger, sql, text
+from domain import idempotency, ledger, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from domain.models import Member
@@ -129,23 +129,20 @@ async def enroll(
         )
         return {"memberId": member.id}
 
-    result = await idempotency.run_once(req, program, work)
-    return int(result["memberId"])
+    ran = await idempotency.run_once(req, program, work)
+    return int(ran.result["memberId"])
 
 
-async def wallet_of(ref: MemberRef, field: str = "memberId") -> ledger.Wallet:
+async def find(ref: MemberRef, field: str = "memberId") -> views.MemberView:
+    """The member a request names, with its wallet, in one statement."""
     if ref.id is not None:
-        found = await sql.row(
-            sql.connection(), "SELECT id, account_id FROM member WHERE id = ?", [ref.id]
-        )
+        found = await sql.row(sql.connection(), f"{views.MEMBER_SELECT} WHERE m.id = ?", [ref.id])
     elif ref.external_id is not None:
         found = await sql.row(
-            sql.connection(),
-            "SELECT id, account_id FROM member WHERE external_id = ?",
-            [ref.external_id],
+            sql.connection(), f"{views.MEMBER_SELECT} WHERE m.external_id = ?", [ref.external_id]
         )
     else:
         raise InvalidInput(field, "Say which member: give memberId or externalId.")
     if found is None:
         raise NotFound("Member", field if ref.id is not None else "externalId")
-    return ledger.Wallet(member_id=int(found["id"]), account_id=int(found["account_id"]))
+    return views.member_view(found)

@@ -8,7 +8,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, sql, text
+from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.models import PurchaseLine
@@ -48,6 +48,7 @@ class Recorded:
     purchase_id: int
     transaction_id: int | None
     points: int
+    changed: views.Changed | None = None
 
 
 def _optional(value: str | None, field: str, limit: int) -> str | None:
@@ -126,8 +127,11 @@ async def record(
         },
     )
 
+    fresh: list[views.Changed] = []
+
     async def work(unit: Unit) -> idempotency.Result:
-        wallet = await members.wallet_of(data.member)
+        member = await members.find(data.member)
+        wallet = ledger.Wallet.of(member)
         award = earning.points_for(purchase, earning.purchase_rules(unit.program))
         if award.points > ledger.MAX_MOVEMENT:
             raise DomainError(
@@ -137,6 +141,7 @@ async def record(
                 "amount",
             )
         transaction_id = None
+        fresh.append(views.Changed(member, None))
         if award.points > 0:
             movement = await ledger.credit(
                 unit,
@@ -154,6 +159,7 @@ async def record(
                 counts_toward_lifetime=True,
             )
             transaction_id = movement.transaction_id
+            fresh.append(ledger.changed(member, movement))
         try:
             row = await sql.row(
                 unit.conn,
@@ -208,12 +214,13 @@ async def record(
             "points": award.points,
         }
 
-    result = await idempotency.run_once(req, program, work)
+    ran = await idempotency.run_once(req, program, work)
     return Recorded(
-        member_id=result["memberId"],
-        purchase_id=result["purchaseId"],
-        transaction_id=result["transactionId"],
-        points=result["points"],
+        member_id=ran.result["memberId"],
+        purchase_id=ran.result["purchaseId"],
+        transaction_id=ran.result["transactionId"],
+        points=ran.result["points"],
+        changed=None if ran.replayed else fresh[-1],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from domain import idempotency, ledger, members, sql
+from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -22,6 +22,7 @@ class Redeemed:
     member_id: int
     redemption_id: int
     transaction_id: int
+    changed: views.Changed | None = None
 
 
 def new_code() -> str:
@@ -68,11 +69,14 @@ async def redeem(
         {"memberId": member.id, "rewardId": reward_key},
     )
 
+    fresh: list[views.Changed] = []
+
     async def work(unit: Unit) -> idempotency.Result:
         reward = unit.program.rewards.get(reward_key)
         if reward is None:
             raise NotFound("Reward", "rewardId")
-        wallet = await members.wallet_of(member)
+        found = await members.find(member)
+        wallet = ledger.Wallet.of(found)
         movement = await ledger.debit(
             unit,
             wallet,
@@ -85,6 +89,7 @@ async def redeem(
                 description=f"Redeemed: {reward.name.get()}",
             ),
         )
+        fresh.append(ledger.changed(found, movement))
         redemption = await _create(
             unit, wallet, reward.key, reward.points_cost, movement.transaction_id
         )
@@ -117,8 +122,16 @@ async def redeem(
             "transactionId": movement.transaction_id,
         }
 
-    result = await idempotency.run_once(req, program, work)
-    return Redeemed(result["memberId"], result["redemptionId"], result["transactionId"])
+    return _redeemed(await idempotency.run_once(req, program, work), fresh)
+
+
+def _redeemed(ran: idempotency.Ran, fresh: list[views.Changed]) -> Redeemed:
+    return Redeemed(
+        ran.result["memberId"],
+        ran.result["redemptionId"],
+        ran.result["transactionId"],
+        changed=None if ran.replayed else fresh[-1],
+    )
 
 
 async def _create(
@@ -142,6 +155,7 @@ async def cancel(
     req = idempotency.request(
         actor.scope, idempotency_key, "cancelRedemption", {"redemptionId": redemption_id}
     )
+    fresh: list[views.Changed] = []
 
     async def work(unit: Unit) -> idempotency.Result:
         redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
@@ -166,7 +180,8 @@ async def cancel(
                 f"This redemption is {status}, so it cannot be cancelled.",
                 "redemptionId",
             )
-        wallet = await members.wallet_of(members.MemberRef(id=redemption.member_id))
+        found = await members.find(members.MemberRef(id=redemption.member_id))
+        wallet = ledger.Wallet.of(found)
         movement = await ledger.reverse_debit(
             unit,
             wallet,
@@ -180,6 +195,7 @@ async def cancel(
                 reverses_id=redemption.transaction_id,
             ),
         )
+        fresh.append(ledger.changed(found, movement))
         await sql.execute(
             unit.conn,
             "UPDATE redemption SET cancel_transaction_id = ? WHERE id = ?",
@@ -210,5 +226,4 @@ async def cancel(
             "transactionId": movement.transaction_id,
         }
 
-    result = await idempotency.run_once(req, program, work)
-    return Redeemed(result["memberId"], result["redemptionId"], result["transactionId"])
+    return _redeemed(await idempotency.run_once(req, program, work), fresh)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import idempotency, members, sql, text
+from tortoise.exceptions import IntegrityError
+
+from domain import idempotency, ledger, members, sql, text
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.program import Program
@@ -40,7 +42,7 @@ async def link(
     text.identifier(partner_member_id, "partnerMemberId", 128)
 
     async def work(unit: Unit) -> idempotency.Result:
-        wallet = await members.wallet_of(member)
+        wallet = ledger.Wallet.of(await members.find(member))
         partner = await Partner.get(key=partner_key, using_db=unit.conn)
         taken = await PartnerLink.get_or_none(
             partner_id=partner.id, partner_member_id=partner_member_id, using_db=unit.conn
@@ -55,12 +57,19 @@ async def link(
             partner_id=partner.id, member_id=wallet.member_id, using_db=unit.conn
         )
         if existing is None:
-            existing = await PartnerLink.create(
-                partner_id=partner.id,
-                member_id=wallet.member_id,
-                partner_member_id=partner_member_id,
-                using_db=unit.conn,
-            )
+            try:
+                existing = await PartnerLink.create(
+                    partner_id=partner.id,
+                    member_id=wallet.member_id,
+                    partner_member_id=partner_member_id,
+                    using_db=unit.conn,
+                )
+            except IntegrityError:
+                raise DomainError(
+                    ErrorCode.DUPLICATE,
+                    "This member or partner account was linked by a request at the same time.",
+                    "partnerMemberId",
+                ) from None
         elif existing.partner_member_id != partner_member_id:
             # The partner renumbered its account: the newest word of the partner stands.
             existing.partner_member_id = partner_member_id
@@ -79,8 +88,8 @@ async def link(
         )
         return {"linkId": existing.id, "memberId": wallet.member_id}
 
-    result = await idempotency.run_once(None, program, work)
-    return Linked(result["linkId"], result["memberId"], partner_key, partner_member_id)
+    ran = await idempotency.run_once(None, program, work)
+    return Linked(ran.result["linkId"], ran.result["memberId"], partner_key, partner_member_id)
 
 
 async def has_dealt_with(partner_id: int, partner_key: str, member_id: int) -> bool:

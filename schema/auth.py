@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from domain import history
+from domain import history, views
 from domain.actors import ADMIN, ANONYMOUS, Actor, ActorKind
 from domain.errors import InvalidInput
 from domain.members import check_external_id
@@ -28,7 +28,7 @@ class Credentials:
 @dataclass(frozen=True)
 class Caller:
     actor: Actor
-    member: history.MemberView | None = None
+    member: views.MemberView | None = None
 
 
 async def identify(headers: Mapping[str, str], credentials: Credentials) -> Caller:

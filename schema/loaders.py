@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions
+from domain import history, redemptions, views
 from domain.program import Program
 from domain.unit import utcnow
 
@@ -50,7 +50,7 @@ class Loaders:
         self.transaction_pages = _pages(history.transaction_pages)
         self.redemption_pages = _pages(history.redemption_pages)
 
-        async def expiring(accounts: list[int]) -> list[list[history.ExpiringView]]:
+        async def expiring(accounts: list[int]) -> list[list[views.ExpiringView]]:
             found = await history.expiring_points(accounts, utcnow())
             return [found[a] for a in accounts]
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from domain import actions, adjustments, members, purchases, redemptions
+from domain import actions, adjustments, members, purchases, redemptions, views
 from domain.actors import ActorKind
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from partners import api_keys, links
@@ -38,7 +38,7 @@ async def attempt(
         done = await work()
     except DomainError as error:
         return None, [user_error(error)]
-    fresh_loaders(ctx)
+    fresh_loaders(ctx, getattr(done, "changed", None))
     return done, []
 
 
@@ -65,9 +65,14 @@ def member_ref(
     raise InvalidInput("memberId", "Say which member: give memberId or externalId.")
 
 
-def fresh_loaders(ctx: Context) -> None:
-    """After a write, loaders start afresh: nothing read before it may be served after it."""
+def fresh_loaders(ctx: Context, changed: views.Changed | None = None) -> None:
+    """After a write, loaders start afresh: nothing read before it may be served after it.
+    What the write itself reports having changed is served without reading it back."""
     ctx.loaders = Loaders(ctx.program)
+    if changed is not None:
+        ctx.loaders.members.prime(changed.member.id, changed.member)
+        if changed.transaction is not None:
+            ctx.loaders.transactions.prime(changed.transaction.id, changed.transaction)
 
 
 # Payloads carry the ids of what changed; each object is loaded only if the client asks for

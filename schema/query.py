@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from domain import history
+from domain import history, views
 from domain.errors import InvalidInput
 from domain.members import check_external_id
 from schema import ids
@@ -25,7 +25,7 @@ from schema.types import (
 )
 
 
-async def _visible_member(ctx: Context, view: history.MemberView | None) -> Member | None:
+async def _visible_member(ctx: Context, view: views.MemberView | None) -> Member | None:
     if view is None:
         return None
     if not await may_see_member(ctx, view.id):

@@ -9,7 +9,7 @@ from typing import Generic, NewType, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from domain import history, program
+from domain import program, views
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from gamification.tiers import tier_progress
 from schema import ids
@@ -181,7 +181,7 @@ class PointTransaction(Node):
     created_at: datetime
 
     @classmethod
-    def of(cls, view: history.TransactionView) -> PointTransaction:
+    def of(cls, view: views.TransactionView) -> PointTransaction:
         return cls(
             id=strawberry.ID(ids.global_id("PointTransaction", view.id)),
             kind=view.kind,
@@ -222,7 +222,7 @@ class Redemption(Node):
         return PointTransaction.of(view) if view else None
 
     @classmethod
-    def of(cls, view: history.RedemptionView) -> Redemption:
+    def of(cls, view: views.RedemptionView) -> Redemption:
         return cls(
             id=strawberry.ID(ids.global_id("Redemption", view.id)),
             points=view.points,
@@ -243,10 +243,10 @@ class Member(Node):
     balance: int = strawberry.field(description="Points spendable now.")
     pending_points: int = strawberry.field(description="Earned, not yet spendable.")
     lifetime_points: int
-    view: strawberry.Private[history.MemberView]
+    view: strawberry.Private[views.MemberView]
 
     @classmethod
-    def of(cls, view: history.MemberView) -> Member:
+    def of(cls, view: views.MemberView) -> Member:
         return cls(
             id=strawberry.ID(ids.global_id("Member", view.id)),
             external_id=view.external_id,

@@ -193,9 +193,11 @@ async def test_run_once_records_only_successes(db: Stores):
     with pytest.raises(DomainError):
         await idempotency.run_once(req, db.program, fails)
     assert await idempotency.recorded(req) is None
-    assert await idempotency.run_once(req, db.program, works) == {"answer": 2}
+    first = await idempotency.run_once(req, db.program, works)
+    assert first == idempotency.Ran({"answer": 2}, replayed=False)
     # The replay runs the work again, but its result is thrown away for the stored one.
-    assert await idempotency.run_once(req, db.program, works) == {"answer": 2}
+    again = await idempotency.run_once(req, db.program, works)
+    assert again == idempotency.Ran({"answer": 2}, replayed=True)
     assert await idempotency.recorded(req) == {"answer": 2}
 
     other = idempotency.request("admin", "k-1", "test", {"memberId": member_id + 1})

@@ -25,7 +25,7 @@ SPEND = ledger.Posting(kind="REDEEM", source="admin", description="test debit")
 
 async def enroll(db: Stores, external_id: str = "ana") -> ledger.Wallet:
     member_id = await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)
-    return await members.wallet_of(members.MemberRef(id=member_id))
+    return ledger.Wallet.of(await members.find(members.MemberRef(id=member_id)))
 
 
 async def credit(
