@@ -21,6 +21,7 @@ from schema import ids
 from tests.conftest import _empty as empty_stores
 from tests.helpers import (
     API,
+    WRITTEN_TABLES,
     Stores,
     assert_ledger_consistent,
     member_gid,
@@ -81,29 +82,11 @@ class Shared:
     balances: dict[int, int]
 
 
-_TABLES = (
-    "member",
-    "account",
-    "ledger_transaction",
-    "entry",
-    "lot",
-    "lot_draw",
-    "idempotency_record",
-    "outbox_event",
-    "purchase",
-    "purchase_line",
-    "action_record",
-    "redemption",
-    "partner_link",
-    "partner_api_key",
-)
-
-
 async def _fingerprint() -> tuple[object, ...]:
     """Two queries that tell whether the database still holds the shared world exactly."""
     conn = sql.connection()
     counts = await sql.row(
-        conn, "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t}) AS {t}" for t in _TABLES)
+        conn, "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t}) AS {t}" for t in WRITTEN_TABLES)
     )
     assert counts is not None
     accounts = await sql.rows(
@@ -111,7 +94,7 @@ async def _fingerprint() -> tuple[object, ...]:
         "SELECT a.id, a.balance, a.pending, m.id AS member, m.external_id FROM account a "
         "LEFT JOIN member m ON m.account_id = a.id ORDER BY a.id",
     )
-    return tuple(int(counts[t]) for t in _TABLES), tuple(tuple(a.values()) for a in accounts)
+    return tuple(int(counts[t]) for t in WRITTEN_TABLES), tuple(tuple(a.values()) for a in accounts)
 
 
 _built: dict[str, tuple[Shared, tuple[object, ...]]] = {}
