@@ -80,13 +80,18 @@ class Posting:
 class Movement:
     """A posted transaction, seen from the member's wallet."""
 
-    transaction_id: int
-    member_id: int
-    points: int
+    transaction: TransactionView
     balance: int
     pending: int
     lifetime: int
-    transaction: TransactionView
+
+    @property
+    def transaction_id(self) -> int:
+        return self.transaction.id
+
+    @property
+    def points(self) -> int:
+        return self.transaction.points
 
 
 def changed(member: MemberView, movement: Movement) -> Changed:
@@ -331,12 +336,6 @@ def _moved(
 ) -> Movement:
     balance = int(state["balance"])
     movement = Movement(
-        transaction_id=transaction_id,
-        member_id=wallet.member_id,
-        points=points,
-        balance=balance,
-        pending=int(state["pending"]),
-        lifetime=int(state["lifetime"]),
         transaction=TransactionView(
             id=transaction_id,
             member_id=wallet.member_id,
@@ -348,6 +347,9 @@ def _moved(
             occurred_at=posting.occurred_at or unit.now,
             created_at=unit.now,
         ),
+        balance=balance,
+        pending=int(state["pending"]),
+        lifetime=int(state["lifetime"]),
     )
     unit.emit(
         "points.changed",
