@@ -15,9 +15,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
+from app.scheduler import Every
 from app.settings import Settings
-from domain import ledger, sql, versions
-from domain.program import Program, load_program
+from domain import jobs, ledger, sql, versions
+from domain.program import Program
+from domain.program_file import load_program
 from gamification.fanout import Fanout
 from partners import registry
 from schema.auth import Credentials
@@ -33,6 +35,28 @@ class Runtime:
     def __init__(self, program: Program, redis: aioredis.Redis) -> None:
         self.program = program
         self.redis = redis
+
+
+# How soon a program applied elsewhere (the CLI, another worker) takes effect here.
+PROGRAM_CHECK_SECONDS = 5.0
+
+
+async def refresh_program(runtime: Runtime) -> bool:
+    """Switches to the latest applied program version if it is not the one in force."""
+    latest = await versions.latest()
+    if latest is None or latest.id == runtime.program.version:
+        return False
+    runtime.program = await prepare(load_program(latest.source))
+    log.info("program version %s is now in force", runtime.program.version)
+    return True
+
+
+async def run_jobs(runtime: Runtime) -> None:
+    report = await jobs.run_all(runtime.program)
+    if report.released or report.expired or report.reminded or report.birthdays:
+        log.info("jobs: %s", report)
+    for failure in report.failures:
+        log.error("job failure: %s", failure)
 
 
 def read_program(path: Path) -> Program:
@@ -113,11 +137,24 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         await storage.open_sql(settings.tortoise_url)
         redis = storage.open_redis(settings.redis_url or "")
         fanout = Fanout(redis, settings.redis_prefix)
+        loops: list[Every] = []
         try:
             state["runtime"] = Runtime(await prepare(program), redis)
+            loops = [
+                Every(settings.jobs_every_seconds, lambda: run_jobs(state["runtime"]), "jobs"),
+                Every(
+                    PROGRAM_CHECK_SECONDS,
+                    lambda: refresh_program(state["runtime"]),
+                    "program refresh",
+                ),
+            ]
             fanout.start()
+            for loop in loops:
+                loop.start()
             yield
         finally:
+            for loop in loops:
+                await loop.stop()
             await fanout.stop()
             await redis.aclose()
             await storage.close_sql()

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import jwt
@@ -15,7 +16,7 @@ from app import storage
 from app.asgi import prepare, read_program
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
-from domain.program import ProgramInvalid
+from domain.program_file import ProgramInvalid
 
 
 def member_token(settings: Settings, external_id: str, hours: float = 24.0) -> str:
@@ -115,6 +116,42 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import jobs
+
+    at = None
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"coalition: --at {args.at!r} is not an ISO date-time", file=sys.stderr)
+            return 2
+        if at.tzinfo is None:
+            print(
+                "coalition: --at needs a time zone offset, like 2027-01-01T00:00:00+02:00",
+                file=sys.stderr,
+            )
+            return 2
+
+    async def run() -> jobs.Report:
+        await storage.migrate(settings.tortoise_url)
+        await storage.open_sql(settings.tortoise_url)
+        try:
+            program = await prepare(read_program(settings.program_path))
+            return await jobs.run_all(program, at)
+        finally:
+            await storage.close_sql()
+
+    report = asyncio.run(run())
+    print(
+        f"released {report.released} points, expired {report.expired} points, sent "
+        f"{report.reminded} expiry reminders, gave {report.birthdays} birthday bonuses"
+    )
+    for failure in report.failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coalition", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("external_id")
     token.add_argument("--hours", type=float, default=24.0)
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    jobs = commands.add_parser("jobs", help="run the points life-cycle jobs once")
+    jobs.add_argument("action", choices=["run"])
+    jobs.add_argument("--at", help="act as if it were this moment (ISO, with offset)")
     args = parser.parse_args(argv)
 
     try:
@@ -134,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"coalition: {error}", file=sys.stderr)
         return 2
-    if args.command in ("run", "migrate", "program"):
+    if args.command in ("run", "migrate", "program", "jobs"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         return run(settings)
@@ -144,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "program":
         return _program_command(settings, args)
+    if args.command == "jobs":
+        return _jobs_command(settings, args)
     if args.command == "token":
         print(member_token(settings, args.external_id, args.hours))
         return 0

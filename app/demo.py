@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from domain import actions, adjustments, members, purchases, redemptions
+from domain import actions, adjustments, members, purchases, redemptions, refunds
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.models import Member
 from domain.program import Program
@@ -39,7 +39,7 @@ DEMO_PURCHASES = (
     ("dorota", "beanery", "BEAN-55177", "64.00", "PLN", "0", "11.96"),
     ("dorota", "skyways", "SKY-10455", "1290.00", "PLN", "0", "241.22"),
     ("kadri", "paper-lantern", "PL-8901", "89.90", "EUR", "4.90", "14.17"),
-    ("elif", "beanery", "BEAN-55230", "410.00", "TRY", "0", "62.54"),
+    ("elif", "beanery", "BEAN-55230", "450.00", "TRY", "0", "68.64"),
 )
 
 DEMO_ACTIONS = (
@@ -63,10 +63,16 @@ async def seed(program: Program) -> bool:
     partner_ids = await registry.sync(program)
     by_name: dict[str, int] = {}
     for demo in DEMO_MEMBERS:
+        # Elif joined on Ana's invitation: her first purchase pays them both.
+        invited_by = None
+        if demo.external_id == "elif":
+            invited_by = (await Member.get(id=by_name["ana"])).referral_code
         by_name[demo.external_id] = await members.enroll(
             program,
             ADMIN,
-            members.Enrolment(demo.external_id, demo.display_name, demo.email, demo.birthday),
+            members.Enrolment(
+                demo.external_id, demo.display_name, demo.email, demo.birthday, invited_by
+            ),
             f"demo-enrol-{demo.external_id}",
         )
     for name, partner, order, amount, currency, shipping, tax in DEMO_PURCHASES:
@@ -84,6 +90,32 @@ async def seed(program: Program) -> bool:
             ),
             f"demo-{order}",
         )
+    # A coffee order with lines: double points on coffee, a bonus for bringing a cup.
+    await purchases.record(
+        program,
+        _partner("beanery", partner_ids),
+        purchases.PurchaseInput(
+            member=members.MemberRef(id=by_name["dorota"]),
+            order_id="BEAN-55178",
+            amount="46.00",
+            currency="PLN",
+            tax="8.60",
+            lines=(
+                purchases.LineInput("FLAT-WHITE", "coffee", 2, "15.00"),
+                purchases.LineInput("CROISSANT", "bakery", 1, "16.00"),
+                purchases.LineInput("OWN-CUP", "extras", 1, "0"),
+            ),
+        ),
+        "demo-BEAN-55178",
+    )
+    # Kadri took one of two books back: half the order's points go back with it.
+    await refunds.refund(
+        program,
+        _partner("paper-lantern", partner_ids),
+        refunds.PurchaseRef(order_id="PL-8901"),
+        "44.95",
+        "demo-PL-8901-refund",
+    )
     for name, partner, action, reference in DEMO_ACTIONS:
         await actions.record(
             program,
@@ -110,9 +142,10 @@ async def seed(program: Program) -> bool:
     coffee = await redemptions.redeem(
         program, ADMIN, members.MemberRef(id=by_name["ana"]), "coffee", "demo-ana-coffee"
     )
-    await redemptions.redeem(
+    tree = await redemptions.redeem(
         program, ADMIN, members.MemberRef(id=by_name["bogdan"]), "plant-a-tree", "demo-bogdan-tree"
     )
+    await redemptions.fulfil(program, ADMIN, tree.redemption_id)
     await redemptions.redeem(
         program, ADMIN, members.MemberRef(id=by_name["ana"]), "coffee", "demo-ana-coffee-2"
     )

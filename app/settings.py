@@ -33,6 +33,7 @@ class Settings:
     workers: int
     db_pool_size: int
     max_body_bytes: int
+    jobs_every_seconds: int  # 0: the server runs no jobs (run them with `coalition jobs run`)
 
     @property
     def production(self) -> bool:
@@ -64,6 +65,7 @@ class Settings:
             workers=_number(env, "COALITION_WORKERS", 1),
             db_pool_size=_number(env, "COALITION_DB_POOL_SIZE", 20),
             max_body_bytes=_number(env, "COALITION_MAX_BODY_BYTES", 1_048_576),
+            jobs_every_seconds=_number(env, "COALITION_JOBS_EVERY_SECONDS", 60, lowest=0),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):
             raise ConfigurationError(
@@ -83,12 +85,16 @@ class Settings:
             raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
 
 
-def _number(env: Mapping[str, str], name: str, default: int, highest: int = 10**9) -> int:
+def _number(
+    env: Mapping[str, str], name: str, default: int, highest: int = 10**9, lowest: int = 1
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"[0-9]{1,10}", raw) or not 1 <= int(raw) <= highest:
-        raise ConfigurationError(f"{name} must be a whole number from 1 to {highest}, not {raw!r}.")
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not lowest <= int(raw) <= highest:
+        raise ConfigurationError(
+            f"{name} must be a whole number from {lowest} to {highest}, not {raw!r}."
+        )
     return int(raw)
 
 

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
-from domain.program import Program
+from domain.program import Action, Period, Program
 from domain.unit import Unit
 
 
@@ -54,8 +54,13 @@ async def record(
         found = await members.find(member)
         wallet = ledger.Wallet.of(found)
         award = earning.points_for_action(action, unit.program)
-        if award is None:  # the program changed under us
+        spec = unit.program.actions.get(action)
+        if award is None or spec is None:  # the program changed under us
             raise InvalidInput("action", f"{action!r} is not an action of this program.")
+        if spec.caps or spec.cooldown:
+            # One member's actions are counted one at a time, or two at once could both fit.
+            await ledger.lock(unit, wallet)
+            await check_limits(unit, wallet.member_id, spec)
         movement = await ledger.credit(
             unit,
             wallet,
@@ -69,6 +74,8 @@ async def record(
                 breakdown=award.breakdown_json(),
             ),
             counts_toward_lifetime=True,
+            pending_days=spec.pending_days,
+            expiry=spec.expiry,
         )
         fresh.append(ledger.changed(found, movement))
         try:
@@ -116,3 +123,38 @@ async def record(
         ran.result["points"],
         changed=None if ran.replayed else fresh[-1],
     )
+
+
+async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:
+    """Refuses an action past its cooldown or its caps (calendar periods in the program's time
+    zone) with LIMIT_EXCEEDED, saying when it will earn again."""
+    if spec.cooldown is not None:
+        last = await sql.row(
+            unit.conn,
+            "SELECT MAX(occurred_at) AS last FROM action_record WHERE member_id = ? AND action = ?",
+            [member_id, spec.key],
+        )
+        if last is not None and last["last"] is not None:
+            again = sql.to_datetime(last["last"]) + spec.cooldown
+            if again > unit.now:
+                local = again.astimezone(unit.program.zone).strftime("%Y-%m-%d %H:%M")
+                raise DomainError(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    f"{spec.key} earns points again from {local}.",
+                    "action",
+                )
+    for cap in spec.caps:
+        start = cap.period.start(unit.now, unit.program.zone)
+        since = "" if start is None else " AND occurred_at >= ?"
+        found = await sql.row(
+            unit.conn,
+            f"SELECT COUNT(*) AS n FROM action_record WHERE member_id = ? AND action = ?{since}",
+            [member_id, spec.key, *([start] if start else [])],
+        )
+        if found is not None and int(found["n"]) >= cap.count:
+            per = "in all" if cap.period is Period.LIFETIME else f"per {cap.period.value}"
+            raise DomainError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"{spec.key} earns points at most {cap.count} times {per}.",
+                "action",
+            )

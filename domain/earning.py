@@ -1,17 +1,28 @@
 """How many points a purchase or an action earns: pure functions over the program.
 
-A purchase is evaluated by a sequence of rules; each adds a line to the breakdown, and the
-total is rounded down once, at the end, so that fractions from several rules are not lost.
+The stacking order, the same everywhere (deploy/program-file.md says it for operators):
+
+1. The eligible amount is what was paid for goods: amount - shipping - tax, shared out over the
+   lines in proportion to their totals, without the lines an `exclude` rule names.
+2. Below a `minimum_order` amount the purchase earns nothing at all.
+3. Base points: eligible amount x the currency's rate.
+4. Multipliers, from rules and running campaigns, each add (multiplier - 1) x the base points
+   of the lines they name. They add up; they do not compound: 2x and 3x make 4x.
+5. Fixed points: per product, spend thresholds, campaign bonuses, the first purchase of a month.
+6. A campaign with a budget gives at most what is left of it (in whole points).
+7. The total is rounded down, once, at the end, and is never below zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
-from typing import Protocol
 
-from domain.program import Program
+from domain.program import Campaign, CampaignKind, Program, PurchaseRule, RuleKind, Selector
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -21,19 +32,33 @@ class PurchaseLine:
     quantity: int
     unit_price: Decimal
 
+    @property
+    def total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
 
 @dataclass(frozen=True)
 class Purchase:
     amount: Decimal
     currency: str
-    shipping: Decimal = Decimal(0)
-    tax: Decimal = Decimal(0)
+    shipping: Decimal = ZERO
+    tax: Decimal = ZERO
     lines: tuple[PurchaseLine, ...] = ()
 
     @property
-    def eligible_amount(self) -> Decimal:
-        """What the member actually paid for goods: shipping and tax earn nothing."""
-        return max(self.amount - self.shipping - self.tax, Decimal(0))
+    def goods_paid(self) -> Decimal:
+        """What the member paid for goods: shipping and tax earn nothing."""
+        return max(self.amount - self.shipping - self.tax, ZERO)
+
+
+@dataclass(frozen=True)
+class Circumstances:
+    """What campaigns look at besides the purchase itself."""
+
+    occurred_at: datetime
+    tier: str | None = None
+    partner: str | None = None
+    first_purchase_of_month: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,60 +66,290 @@ class BreakdownLine:
     rule: str
     description: str
     points: Decimal
+    campaign: str | None = None  # the campaign whose budget pays for this line
 
     def as_json(self) -> dict[str, str]:
-        return {"rule": self.rule, "description": self.description, "points": str(self.points)}
+        # Shown to four decimals; the total was worked out from the exact values.
+        shown = format(self.points.quantize(Decimal("0.0001")), "f").rstrip("0").rstrip(".")
+        return {"rule": self.rule, "description": self.description, "points": shown or "0"}
 
 
 @dataclass(frozen=True)
 class Award:
     points: int
     breakdown: tuple[BreakdownLine, ...]
+    eligible_amount: Decimal = ZERO
+
+    def breakdown_json(self) -> list[dict[str, str]]:
+        return [line.as_json() for line in self.breakdown]
+
+    def campaign_points(self) -> dict[str, int]:
+        """Whole points each campaign contributes: what its budget is charged."""
+        spent: dict[str, Decimal] = {}
+        for line in self.breakdown:
+            if line.campaign is not None:
+                spent[line.campaign] = spent.get(line.campaign, ZERO) + line.points
+        return {
+            key: int(points.to_integral_value(rounding=ROUND_FLOOR))
+            for key, points in spent.items()
+            if points > 0
+        }
+
+
+@dataclass(frozen=True)
+class _Share:
+    """A part of the eligible amount, and the line (if any) it belongs to."""
+
+    amount: Decimal
+    line: PurchaseLine | None
+
+    def matches(self, selector: Selector) -> bool:
+        line = self.line
+        return selector.everything or (
+            line is not None and (line.sku in selector.skus or line.category in selector.categories)
+        )
+
+
+def _shares(purchase: Purchase) -> list[_Share]:
+    """The amount paid for goods, shared over the lines in proportion to their totals. The last
+    priced line takes what is left, so that the shares add up to the amount exactly."""
+    if not purchase.lines:
+        return [_Share(purchase.goods_paid, None)]
+    priced = [line for line in purchase.lines if line.total > 0]
+    if not priced:
+        # Free lines only: they still count for per-product rules, but earn nothing themselves.
+        return [_Share(purchase.goods_paid, None)] + [_Share(ZERO, ln) for ln in purchase.lines]
+    lines_total = sum((line.total for line in priced), ZERO)
+    shares, given = [], ZERO
+    last = priced[-1]
+    for line in purchase.lines:
+        if line is last:
+            amount = purchase.goods_paid - given
+        else:
+            amount = purchase.goods_paid * line.total / lines_total if line.total > 0 else ZERO
+            given += amount
+        shares.append(_Share(amount, line))
+    return shares
+
+
+def active_campaigns(program: Program, at: Circumstances) -> list[Campaign]:
+    return [
+        c
+        for c in program.campaigns
+        if c.runs_at(at.occurred_at)
+        and (not c.tiers or at.tier in c.tiers)
+        and (not c.partners or at.partner in c.partners)
+    ]
+
+
+def _rules(program: Program, kind: RuleKind) -> Iterable[PurchaseRule]:
+    return (rule for rule in program.purchase_rules if rule.kind is kind)
+
+
+def points_for(purchase: Purchase, at: Circumstances, program: Program) -> Award:
+    # Enough digits that no product or sum is rounded before the one floor at the end.
+    with localcontext(prec=80):
+        return _evaluate(purchase, at, program)
+
+
+def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
+    currency = purchase.currency
+    rate = program.purchase_rates.get(currency)
+    if rate is None:
+        return Award(0, (BreakdownLine("base", f"{currency} does not earn points", ZERO),))
+    lines: list[BreakdownLine] = []
+
+    shares = _shares(purchase)
+    for rule in _rules(program, RuleKind.EXCLUDE):
+        excluded = sum((s.amount for s in shares if s.matches(rule.selector)), ZERO)
+        if excluded:
+            shares = [s for s in shares if not s.matches(rule.selector)]
+            lines.append(
+                BreakdownLine(
+                    f"rule:{rule.key}",
+                    f"{rule.name.get()}: {_money(excluded, currency)} earn nothing",
+                    ZERO,
+                )
+            )
+    eligible = sum((s.amount for s in shares), ZERO)
+
+    for rule in _rules(program, RuleKind.MINIMUM_ORDER):
+        minimum = rule.amounts.get(currency)
+        if minimum is not None and eligible < minimum:
+            lines.append(
+                BreakdownLine(
+                    f"rule:{rule.key}",
+                    f"{rule.name.get()}: below {_money(minimum, currency)}, "
+                    "the purchase earns nothing",
+                    ZERO,
+                )
+            )
+            return Award(0, tuple(lines), eligible)
+
+    lines.append(
+        BreakdownLine(
+            "base", f"{rate} points per {currency} on {_money(eligible, currency)}", eligible * rate
+        )
+    )
+
+    campaigns = active_campaigns(program, at)
+    multipliers: list[tuple[BreakdownLine, Decimal, Selector]] = []
+    for rule in _rules(program, RuleKind.MULTIPLIER):
+        assert rule.multiplier is not None
+        label = BreakdownLine(f"rule:{rule.key}", f"{rule.name.get()}: x{rule.multiplier}", ZERO)
+        multipliers.append((label, rule.multiplier, rule.selector))
+    for campaign in campaigns:
+        if campaign.kind is CampaignKind.MULTIPLIER:
+            assert campaign.multiplier is not None
+            label = BreakdownLine(
+                f"campaign:{campaign.key}",
+                f"{campaign.name.get()}: x{campaign.multiplier}",
+                ZERO,
+                campaign.key,
+            )
+            multipliers.append((label, campaign.multiplier, campaign.selector))
+    for index, extra in enumerate(_boosts(shares, rate, multipliers)):
+        if extra:
+            lines.append(replace(multipliers[index][0], points=extra))
+
+    for rule in _rules(program, RuleKind.PER_PRODUCT):
+        assert rule.points is not None
+        units = sum(s.line.quantity for s in shares if s.line and s.matches(rule.selector))
+        if units:
+            lines.append(
+                BreakdownLine(
+                    f"rule:{rule.key}",
+                    f"{rule.name.get()}: {units} x {rule.points}",
+                    Decimal(units * rule.points),
+                )
+            )
+    for rule in _rules(program, RuleKind.SPEND_THRESHOLD):
+        threshold = rule.amounts.get(currency)
+        if threshold is not None and eligible >= threshold and rule.points:
+            lines.append(
+                BreakdownLine(
+                    f"rule:{rule.key}",
+                    f"{rule.name.get()}: spent {_money(threshold, currency)} or more",
+                    Decimal(rule.points),
+                )
+            )
+    for campaign in campaigns:
+        applies = (
+            campaign.kind is CampaignKind.BONUS
+            and any(s.matches(campaign.selector) for s in shares)
+        ) or (campaign.kind is CampaignKind.FIRST_PURCHASE_OF_MONTH and at.first_purchase_of_month)
+        if applies and campaign.points:
+            lines.append(
+                BreakdownLine(
+                    f"campaign:{campaign.key}",
+                    campaign.name.get(),
+                    Decimal(campaign.points),
+                    campaign.key,
+                )
+            )
+    return _total(tuple(lines), eligible)
+
+
+def _boosts(
+    shares: list[_Share], rate: Decimal, multipliers: list[tuple[BreakdownLine, Decimal, Selector]]
+) -> list[Decimal]:
+    """What each multiplier adds: (multiplier - 1) x the base points of the lines it names.
+    Multipliers below 1 take away, but never more than a line's own points: a line earns at
+    least nothing, and what other rules give stays whole."""
+    extras = [ZERO] * len(multipliers)
+    for share in shares:
+        base = share.amount * rate
+        wanted = [
+            (index, base * (multiplier - 1))
+            for index, (_, multiplier, selector) in enumerate(multipliers)
+            if share.matches(selector)
+        ]
+        gains = sum((e for _, e in wanted if e > 0), ZERO)
+        losses = [(index, e) for index, e in wanted if e < 0]
+        lost = sum((e for _, e in losses), ZERO)
+        for index, extra in wanted:
+            if extra > 0:
+                extras[index] += extra
+        if base + gains + lost >= 0:
+            for index, extra in losses:
+                extras[index] += extra
+            continue
+        # Too much taken away: each reduction shrinks in proportion, the last one taking the
+        # exact rest, so that the line ends at zero and not a rounding error below or above.
+        allowed, given = -(base + gains), ZERO
+        for position, (index, extra) in enumerate(losses):
+            part = allowed - given if position == len(losses) - 1 else allowed * extra / lost
+            given += part
+            extras[index] += part
+    return extras
+
+
+def within_budgets(award: Award, left: Mapping[str, int]) -> Award:
+    """The award with each budgeted campaign's lines cut to what its budget has left."""
+    # Compared with the exact points, fractions included: a budget is never overdrawn by the
+    # halves that the final rounding could turn into a whole point.
+    wanted: dict[str, Decimal] = {}
+    for line in award.breakdown:
+        if line.campaign is not None:
+            wanted[line.campaign] = wanted.get(line.campaign, ZERO) + line.points
+    cut: dict[str, Decimal] = {
+        key: Decimal(left[key])
+        for key, points in wanted.items()
+        if key in left and points > left[key]
+    }
+    if not cut:
+        return award
+    lines = []
+    for line in award.breakdown:
+        if line.campaign in cut:
+            allowed = cut[line.campaign]
+            given = min(line.points, allowed)
+            cut[line.campaign] = allowed - given
+            suffix = " (the campaign's budget ran out)" if given < line.points else ""
+            line = replace(line, points=given, description=line.description + suffix)
+        lines.append(line)
+    return _total(tuple(lines), award.eligible_amount)
+
+
+def _total(lines: tuple[BreakdownLine, ...], eligible: Decimal) -> Award:
+    total = sum((line.points for line in lines), ZERO)
+    points = int(total.to_integral_value(rounding=ROUND_FLOOR)) if total > 0 else 0
+    return Award(points=points, breakdown=lines, eligible_amount=eligible)
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount.quantize(Decimal('0.01'))} {currency}"
+
+
+@dataclass(frozen=True)
+class ActionAward:
+    points: int
+    breakdown: tuple[BreakdownLine, ...] = field(default=())
 
     def breakdown_json(self) -> list[dict[str, str]]:
         return [line.as_json() for line in self.breakdown]
 
 
-class PurchaseRule(Protocol):
-    def evaluate(self, purchase: Purchase) -> BreakdownLine | None: ...
-
-
-@dataclass(frozen=True)
-class BaseRate:
-    """Points per whole currency unit of the eligible amount, by currency."""
-
-    rates: dict[str, Decimal]
-
-    def evaluate(self, purchase: Purchase) -> BreakdownLine | None:
-        rate = self.rates.get(purchase.currency)
-        if rate is None:
-            return None
-        eligible = purchase.eligible_amount
-        return BreakdownLine(
-            rule="base",
-            description=f"{rate} points per {purchase.currency} on {eligible} {purchase.currency}",
-            points=eligible * rate,
-        )
-
-
-def purchase_rules(program: Program) -> tuple[PurchaseRule, ...]:
-    return (BaseRate(dict(program.purchase_rates)),)
-
-
-def points_for(purchase: Purchase, rules: Sequence[PurchaseRule]) -> Award:
-    # Enough digits that no product or sum is rounded before the one floor at the end.
-    with localcontext(prec=80):
-        lines = tuple(line for rule in rules if (line := rule.evaluate(purchase)) is not None)
-        total = sum((line.points for line in lines), Decimal(0))
-    points = int(total.to_integral_value(rounding=ROUND_FLOOR)) if total > 0 else 0
-    return Award(points=points, breakdown=lines)
-
-
-def points_for_action(action_key: str, program: Program) -> Award | None:
+def points_for_action(action_key: str, program: Program) -> ActionAward | None:
     action = program.actions.get(action_key)
     if action is None:
         return None
-    line = BreakdownLine(
-        rule=f"action:{action.key}", description=action.name.get(), points=Decimal(action.points)
-    )
-    return Award(points=action.points, breakdown=(line,))
+    line = BreakdownLine(f"action:{action.key}", action.name.get(), Decimal(action.points))
+    return ActionAward(points=action.points, breakdown=(line,))
+
+
+def upper_bound(purchase: Purchase, program: Program) -> Decimal:
+    """The most `points_for` can give this purchase under this program, whatever the
+    circumstances: every multiplier and every fixed amount at once."""
+    rate = max(program.purchase_rates.values(), default=ZERO)
+    multipliers = [r.multiplier for r in program.purchase_rules if r.multiplier] + [
+        c.multiplier for c in program.campaigns if c.multiplier
+    ]
+    boost = 1 + sum((max(m - 1, ZERO) for m in multipliers), ZERO)
+    units = sum(line.quantity for line in purchase.lines)
+    fixed = sum(
+        Decimal(r.points * units) if r.kind is RuleKind.PER_PRODUCT else Decimal(r.points)
+        for r in program.purchase_rules
+        if r.points
+    ) + sum((Decimal(c.points) for c in program.campaigns if c.points), ZERO)
+    return purchase.goods_paid * rate * boost + fixed

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain import sql, views
-from domain.models import Redemption
+from domain.models import Purchase, Redemption
 
 
 async def members_by_id(ids: Sequence[int]) -> dict[int, views.MemberView]:
@@ -123,6 +123,7 @@ def _redemption_view(r: Redemption) -> views.RedemptionView:
         transaction_id=r.transaction_id,
         created_at=r.created_at,
         cancelled_at=r.cancelled_at,
+        fulfilled_at=r.fulfilled_at,
     )
 
 
@@ -158,3 +159,24 @@ async def redemption_pages(
         else:
             pages[view.member_id] = (page, True)
     return pages
+
+
+async def purchases_by_id(ids: Sequence[int]) -> dict[int, views.PurchaseView]:
+    found = await Purchase.filter(id__in=list(ids))
+    return {
+        p.id: views.PurchaseView(
+            id=p.id,
+            member_id=p.member_id,
+            source=p.source,
+            order_id=p.order_id,
+            amount=p.amount,
+            currency=p.currency,
+            eligible_amount=p.eligible_amount,
+            points=p.points,
+            refunded_amount=p.refunded_amount,
+            points_clawed_back=p.points_clawed_back,
+            occurred_at=p.occurred_at,
+            transaction_id=p.transaction_id,
+        )
+        for p in found
+    }

@@ -1,26 +1,28 @@
 """The points ledger: every movement is a transaction whose entries sum to zero.
 
-A member's wallet caches its spendable `balance`, its `pending` points and its `lifetime`
-earnings. Debits are one guarded UPDATE (`balance >= amount`), which on PostgreSQL also takes
-the row lock that serialises everything else done to that wallet's lots in the same
-transaction; SQLite serialises writers anyway. A CHECK constraint is the backstop.
+A member's wallet caches its spendable `balance`, its `pending` points (earned, held for a
+return window), its `lifetime` earnings and its `debt` (points a refund clawed back after they
+were spent). Debits are one guarded UPDATE (`balance >= amount`), which on PostgreSQL also
+takes the row lock that serialises everything else done to that wallet's lots in the same
+transaction; SQLite serialises writers anyway. CHECK constraints are the backstop.
 
 Credits create lots; debits consume them soonest-expiry first and record the draws, so that a
-reversal can put points back into the very lots they came from.
+reversal can put points back into the very lots they came from. Debt lives in the
+`receivable` system account: a clawback the wallet cannot cover is owed there, and later
+earnings repay it before they reach the balance.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from domain import sql
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
-from domain.program import MAX_POINTS
+from domain.program import MAX_POINTS, Expiry
 from domain.unit import Unit
 from domain.views import Changed, MemberView, TransactionView
 
@@ -28,7 +30,8 @@ ISSUANCE = "issuance"  # points the program creates when members earn
 REDEMPTION = "redemption"  # points members spend on rewards
 ADJUSTMENT = "adjustment"  # the operator's corrections
 BREAKAGE = "breakage"  # points that expired unspent
-SYSTEM_ACCOUNTS = (ISSUANCE, REDEMPTION, ADJUSTMENT, BREAKAGE)
+RECEIVABLE = "receivable"  # points members owe after a refund clawed back spent points
+SYSTEM_ACCOUNTS = (ISSUANCE, REDEMPTION, ADJUSTMENT, BREAKAGE, RECEIVABLE)
 MEMBER = "member"
 
 # One movement is at most a billion points; a wallet holds at most what the API's Int shows.
@@ -57,10 +60,13 @@ def system_account(code: str) -> int:
 class Wallet:
     member_id: int
     account_id: int
+    # What the member owed when last read: a hint that lets the common case (no debt) credit
+    # in one statement; the UPDATE itself checks it.
+    debt: int = 0
 
     @classmethod
     def of(cls, member: MemberView) -> Wallet:
-        return cls(member_id=member.id, account_id=member.account_id)
+        return cls(member_id=member.id, account_id=member.account_id, debt=member.debt)
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class Movement:
     balance: int
     pending: int
     lifetime: int
+    debt: int
 
     @property
     def transaction_id(self) -> int:
@@ -98,7 +105,11 @@ def changed(member: MemberView, movement: Movement) -> Changed:
     """The member and the transaction as they were when the movement committed."""
     return Changed(
         member=replace(
-            member, balance=movement.balance, pending=movement.pending, lifetime=movement.lifetime
+            member,
+            balance=movement.balance,
+            pending=movement.pending,
+            lifetime=movement.lifetime,
+            debt=movement.debt,
         ),
         transaction=movement.transaction,
     )
@@ -120,41 +131,58 @@ class InsufficientPoints(DomainError):
         )
 
 
-def expiry_for(unit: Unit) -> datetime | None:
-    """Points stay valid through the whole local day N days from now, ending at midnight in
-    the program's time zone, so that a day's lots expire together and read simply."""
-    days = unit.program.expiry_days
-    if not days:
-        return None
-    zone = ZoneInfo(unit.program.timezone)
-    last_day = unit.now.astimezone(zone).date() + timedelta(days=days)
-    return datetime.combine(last_day + timedelta(days=1), time(), zone).astimezone(UTC)
+_STATE = "RETURNING balance, pending, lifetime, debt"
+_ROOM = "balance + pending + ? <= ? AND lifetime + ? <= ?"
 
 
 async def credit(
     unit: Unit,
     wallet: Wallet,
     points: int,
-    counter: str,
+    against: str,
     posting: Posting,
     *,
     counts_toward_lifetime: bool,
+    pending_days: int = 0,
+    expiry: Expiry | None = None,
 ) -> Movement:
-    """Gives the member `points` from a system account, as a new lot."""
+    """Gives the member `points` from a system account, as a new lot.
+
+    Held points (`pending_days`) wait in `pending` until the release job; spendable ones first
+    repay any debt, and only the rest reaches the balance and a lot.
+    """
     _require_positive(points)
     lifetime = points if counts_toward_lifetime else 0
-    state = await _add(unit, wallet, points, lifetime)
+    expires_at = (expiry or unit.program.expiry).expires_at(unit.now, unit.program.zone)
+    if pending_days:
+        state = await _update(
+            unit,
+            wallet,
+            f"pending = pending + ?, lifetime = lifetime + ? WHERE id = ? AND {_ROOM}",
+            [points, lifetime, wallet.account_id, points, MAX_WALLET, lifetime, MAX_WALLET],
+        )
+        repaid = 0
+    else:
+        state, repaid = await _add_spendable(unit, wallet, points, lifetime)
     transaction_id = await _insert_transaction(unit, wallet, posting)
-    await _insert_entries(unit, transaction_id, wallet, points, counter, state["balance"])
-    await _insert_lot(unit, wallet, transaction_id, points, expiry_for(unit))
-    return _moved(unit, wallet, transaction_id, points, posting, state)
+    legs = [
+        (wallet.account_id, points - repaid, state["balance"]),
+        (system_account(against), -points, None),
+    ]
+    if repaid:
+        legs.append((system_account(RECEIVABLE), repaid, None))
+    await _insert_entries(unit, transaction_id, legs)
+    if points - repaid:
+        available = unit.now + timedelta(days=pending_days)
+        await _insert_lot(unit, wallet, transaction_id, points - repaid, expires_at, available)
+    return _moved(unit, wallet, transaction_id, points - repaid, posting, state)
 
 
 async def debit(
     unit: Unit,
     wallet: Wallet,
     points: int,
-    counter: str,
+    against: str,
     posting: Posting,
     *,
     counts_toward_lifetime: bool = False,
@@ -166,19 +194,23 @@ async def debit(
         unit.conn,
         "UPDATE account SET balance = balance - ?, "
         "lifetime = CASE WHEN lifetime > ? THEN lifetime - ? ELSE 0 END "
-        "WHERE id = ? AND balance >= ? RETURNING balance, pending, lifetime",
+        f"WHERE id = ? AND balance >= ? {_STATE}",
         [points, lifetime, lifetime, wallet.account_id, points],
     )
     if state is None:
         raise InsufficientPoints(points)
     transaction_id = await _insert_transaction(unit, wallet, posting)
-    await _insert_entries(unit, transaction_id, wallet, -points, counter, state["balance"])
+    await _insert_entries(
+        unit,
+        transaction_id,
+        [(wallet.account_id, -points, state["balance"]), (system_account(against), points, None)],
+    )
     await _draw_from_lots(unit, wallet, transaction_id, points)
     return _moved(unit, wallet, transaction_id, -points, posting, state)
 
 
 async def reverse_debit(
-    unit: Unit, wallet: Wallet, debit_transaction_id: int, counter: str, posting: Posting
+    unit: Unit, wallet: Wallet, debit_transaction_id: int, against: str, posting: Posting
 ) -> Movement:
     """Undoes a debit: its points go back into the lots they were drawn from.
 
@@ -194,9 +226,18 @@ async def reverse_debit(
     )
     points = sum(d["amount"] for d in draws)
     _require_positive(points)
-    state = await _add(unit, wallet, points, 0)
+    state = await _update(
+        unit,
+        wallet,
+        f"balance = balance + ? WHERE id = ? AND {_ROOM}",
+        [points, wallet.account_id, points, MAX_WALLET, 0, MAX_WALLET],
+    )
     transaction_id = await _insert_transaction(unit, wallet, posting)
-    await _insert_entries(unit, transaction_id, wallet, points, counter, state["balance"])
+    await _insert_entries(
+        unit,
+        transaction_id,
+        [(wallet.account_id, points, state["balance"]), (system_account(against), -points, None)],
+    )
     live = [(d["amount"], d["lot_id"]) for d in draws if not d["expired"]]
     if live:
         await sql.execute_many(
@@ -205,8 +246,179 @@ async def reverse_debit(
         await _insert_draws(unit, transaction_id, [(lot, -amount) for amount, lot in live])
     expired = sum(d["amount"] for d in draws if d["expired"])
     if expired:
-        await _insert_lot(unit, wallet, transaction_id, expired, expiry_for(unit))
-    return _moved(unit, wallet, transaction_id, points, posting, state)
+        expires_at = unit.program.expiry.expires_at(unit.now, unit.program.zone)
+        await _insert_lot(unit, wallet, transaction_id, expired, expires_at, unit.now)
+    restored = _moved(unit, wallet, transaction_id, points, posting, state)
+    if int(state["debt"]):
+        repaid = await _repay_debt(
+            unit, wallet, state, points, "Returned points applied to points owed"
+        )
+        if repaid is not None:
+            # The wallet as it ends; the reversal itself still shows what came back.
+            return replace(restored, balance=repaid.balance, debt=repaid.debt)
+    return restored
+
+
+async def clawback(
+    unit: Unit, wallet: Wallet, points: int, from_lot: int | None, against: str, posting: Posting
+) -> Movement:
+    """Takes back `points` a credit gave (a refunded purchase's, say).
+
+    Points still pending in `from_lot` are simply cancelled. Otherwise they come out of the
+    balance, `from_lot` first; what the member has already spent becomes debt, repaid by later
+    earnings. Lifetime earnings drop by the whole amount: those points were never really earned.
+    """
+    _require_positive(points)
+    account = await lock(unit, wallet)
+    lot = None
+    if from_lot is not None:
+        lot = await sql.row(
+            unit.conn, "SELECT id, remaining, pending FROM lot WHERE id = ?", [from_lot]
+        )
+    from_pending = min(points, int(lot["remaining"])) if lot and lot["pending"] else 0
+    from_balance = min(points - from_pending, int(account["balance"]))
+    owed = points - from_pending - from_balance
+    state = await _update(
+        unit,
+        wallet,
+        "pending = pending - ?, balance = balance - ?, debt = debt + ?, "
+        "lifetime = CASE WHEN lifetime > ? THEN lifetime - ? ELSE 0 END WHERE id = ?",
+        [from_pending, from_balance, owed, points, points, wallet.account_id],
+    )
+    taken = from_pending + from_balance
+    transaction_id = await _insert_transaction(unit, wallet, posting)
+    legs = [(wallet.account_id, -taken, state["balance"]), (system_account(against), points, None)]
+    if owed:
+        legs.append((system_account(RECEIVABLE), -owed, None))
+    await _insert_entries(unit, transaction_id, legs)
+    if from_pending and from_lot is not None:
+        await _take_from_lots(unit, transaction_id, [(from_lot, from_pending)])
+    if from_balance:
+        await _draw_from_lots(unit, wallet, transaction_id, from_balance, first=from_lot)
+    return _moved(unit, wallet, transaction_id, -taken, posting, state)
+
+
+async def release_due(unit: Unit, wallet: Wallet) -> tuple[int, Movement | None]:
+    """Makes the wallet's held points whose time has come spendable. They repay debt first
+    (a REPAY transaction); the rest joins the balance. Returns the points released."""
+    await lock(unit, wallet)
+    lots = await sql.rows(
+        unit.conn,
+        "SELECT id, remaining FROM lot WHERE account_id = ? AND pending = ? AND available_at <= ? "
+        f"ORDER BY id{sql.for_update(unit.conn)}",
+        [wallet.account_id, True, unit.now],
+    )
+    if not lots:
+        return 0, None
+    released = sum(int(lot["remaining"]) for lot in lots)
+    await sql.execute(
+        unit.conn,
+        f"UPDATE lot SET pending = ? WHERE id IN ({sql.in_list(len(lots))})",
+        [False, *[lot["id"] for lot in lots]],
+    )
+    state = await _update(
+        unit,
+        wallet,
+        "pending = pending - ?, balance = balance + ? WHERE id = ?",
+        [released, released, wallet.account_id],
+    )
+    movement = await _repay_debt(
+        unit, wallet, state, released, "Released points applied to points owed"
+    )
+    repay = -movement.points if movement else 0
+    state = _state_of(movement) if movement else state
+    if released:
+        unit.emit(
+            "points.released",
+            {
+                "memberId": wallet.member_id,
+                "points": released,
+                "repaid": repay,
+                "balance": int(state["balance"]),
+                "pending": int(state["pending"]),
+            },
+            member_id=wallet.member_id,
+        )
+    return released, movement
+
+
+async def _repay_debt(
+    unit: Unit, wallet: Wallet, state: dict[str, Any], arrived: int, description: str
+) -> Movement | None:
+    """Points that just reached the balance settle what the member owes first: a REPAY
+    transaction of up to `arrived` points, from the soonest-expiring lots."""
+    repay = min(int(state["debt"]), arrived)
+    if not repay:
+        return None
+    state = await _update(
+        unit,
+        wallet,
+        "balance = balance - ?, debt = debt - ? WHERE id = ?",
+        [repay, repay, wallet.account_id],
+    )
+    posting = Posting(kind="REPAY", source="program", description=description)
+    transaction_id = await _insert_transaction(unit, wallet, posting)
+    await _insert_entries(
+        unit,
+        transaction_id,
+        [(wallet.account_id, -repay, state["balance"]), (system_account(RECEIVABLE), repay, None)],
+    )
+    await _draw_from_lots(unit, wallet, transaction_id, repay)
+    return _moved(unit, wallet, transaction_id, -repay, posting, state)
+
+
+def _state_of(movement: Movement) -> dict[str, Any]:
+    return {
+        "balance": movement.balance,
+        "pending": movement.pending,
+        "lifetime": movement.lifetime,
+        "debt": movement.debt,
+    }
+
+
+async def expire_due(unit: Unit, wallet: Wallet) -> Movement | None:
+    """Moves the spendable points of the wallet's lots that have expired to breakage."""
+    await lock(unit, wallet)
+    lots = await sql.rows(
+        unit.conn,
+        "SELECT id, remaining, expires_at FROM lot WHERE account_id = ? AND pending = ? "
+        "AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ? "
+        f"ORDER BY expires_at, id{sql.for_update(unit.conn)}",
+        [wallet.account_id, False, unit.now],
+    )
+    if not lots:
+        return None
+    points = sum(int(lot["remaining"]) for lot in lots)
+    state = await sql.row(
+        unit.conn,
+        f"UPDATE account SET balance = balance - ? WHERE id = ? AND balance >= ? {_STATE}",
+        [points, wallet.account_id, points],
+    )
+    if state is None:
+        raise RuntimeError(f"wallet {wallet.account_id}: its lots hold more than its balance")
+    posting = Posting(kind="EXPIRE", source="program", description="Points expired")
+    transaction_id = await _insert_transaction(unit, wallet, posting)
+    await _insert_entries(
+        unit,
+        transaction_id,
+        [(wallet.account_id, -points, state["balance"]), (system_account(BREAKAGE), points, None)],
+    )
+    await _take_from_lots(
+        unit, transaction_id, [(int(lot["id"]), int(lot["remaining"])) for lot in lots]
+    )
+    movement = _moved(unit, wallet, transaction_id, -points, posting, state)
+    unit.emit(
+        "points.expired",
+        {
+            "memberId": wallet.member_id,
+            "points": points,
+            "transactionId": transaction_id,
+            "expiredAt": [sql.to_datetime(lot["expires_at"]).isoformat() for lot in lots],
+        },
+        member_id=wallet.member_id,
+        transaction_id=transaction_id,
+    )
+    return movement
 
 
 def _require_positive(points: int) -> None:
@@ -218,18 +430,56 @@ def _require_positive(points: int) -> None:
         )
 
 
-async def _add(unit: Unit, wallet: Wallet, points: int, lifetime: int) -> dict[str, Any]:
-    """Credits the wallet, unless that would take it past MAX_WALLET."""
-    state = await sql.row(
+async def lock(unit: Unit, wallet: Wallet) -> dict[str, Any]:
+    """The wallet row, locked until commit on PostgreSQL (SQLite has one writer anyway)."""
+    account = await sql.row(
         unit.conn,
-        "UPDATE account SET balance = balance + ?, lifetime = lifetime + ? "
-        "WHERE id = ? AND balance + pending + ? <= ? AND lifetime + ? <= ? "
-        "RETURNING balance, pending, lifetime",
-        [points, lifetime, wallet.account_id, points, MAX_WALLET, lifetime, MAX_WALLET],
+        "SELECT balance, pending, lifetime, debt FROM account WHERE id = ?"
+        + sql.for_update(unit.conn),
+        [wallet.account_id],
     )
+    assert account is not None, "a member's wallet disappeared"
+    return account
+
+
+async def _update(unit: Unit, wallet: Wallet, assignments: str, params: list[Any]) -> dict:
+    state = await sql.row(unit.conn, f"UPDATE account SET {assignments} {_STATE}", params)
     if state is None:
         raise WalletFull()
     return state
+
+
+async def _add_spendable(
+    unit: Unit, wallet: Wallet, points: int, lifetime: int
+) -> tuple[dict[str, Any], int]:
+    """Credits the balance, repaying debt first; returns the new state and what was repaid."""
+    if wallet.debt == 0:
+        state = await sql.row(
+            unit.conn,
+            "UPDATE account SET balance = balance + ?, lifetime = lifetime + ? "
+            f"WHERE id = ? AND debt = 0 AND {_ROOM} {_STATE}",
+            [points, lifetime, wallet.account_id, points, MAX_WALLET, lifetime, MAX_WALLET],
+        )
+        if state is not None:
+            return state, 0
+    owed = int((await lock(unit, wallet))["debt"])
+    repay = min(owed, points)
+    state = await _update(
+        unit,
+        wallet,
+        f"balance = balance + ?, debt = debt - ?, lifetime = lifetime + ? WHERE id = ? AND {_ROOM}",
+        [
+            points - repay,
+            repay,
+            lifetime,
+            wallet.account_id,
+            points - repay,
+            MAX_WALLET,
+            lifetime,
+            MAX_WALLET,
+        ],
+    )
+    return state, repay
 
 
 async def _insert_transaction(unit: Unit, wallet: Wallet, posting: Posting) -> int:
@@ -256,43 +506,55 @@ async def _insert_transaction(unit: Unit, wallet: Wallet, posting: Posting) -> i
 
 
 async def _insert_entries(
-    unit: Unit, transaction_id: int, wallet: Wallet, amount: int, counter: str, balance_after: int
+    unit: Unit, transaction_id: int, legs: list[tuple[int, int, int | None]]
 ) -> None:
+    """The legs (account, amount, balance after) of one transaction; they sum to zero."""
+    assert sum(amount for _, amount, _ in legs) == 0, f"unbalanced transaction: {legs}"
+    params: list[Any] = []
+    for account_id, amount, balance_after in legs:
+        params += [transaction_id, account_id, amount, balance_after]
     await sql.execute(
         unit.conn,
         "INSERT INTO entry (transaction_id, account_id, amount, balance_after) "
-        "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
-        [
-            transaction_id,
-            wallet.account_id,
-            amount,
-            balance_after,
-            transaction_id,
-            system_account(counter),
-            -amount,
-            None,
-        ],
+        f"VALUES {sql.values_clause(4, len(legs))}",
+        params,
     )
 
 
 async def _insert_lot(
-    unit: Unit, wallet: Wallet, transaction_id: int, points: int, expires_at: datetime | None
+    unit: Unit,
+    wallet: Wallet,
+    transaction_id: int,
+    points: int,
+    expires_at: datetime | None,
+    available_at: datetime,
 ) -> None:
     await sql.execute(
         unit.conn,
         "INSERT INTO lot (account_id, transaction_id, amount, remaining, pending, available_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [wallet.account_id, transaction_id, points, points, False, unit.now, expires_at],
+        [
+            wallet.account_id,
+            transaction_id,
+            points,
+            points,
+            available_at > unit.now,
+            available_at,
+            expires_at,
+        ],
     )
 
 
-async def _draw_from_lots(unit: Unit, wallet: Wallet, transaction_id: int, points: int) -> None:
-    lock = " FOR UPDATE" if sql.is_postgres(unit.conn) else ""
+async def _draw_from_lots(
+    unit: Unit, wallet: Wallet, transaction_id: int, points: int, first: int | None = None
+) -> None:
+    """Takes `points` from the wallet's spendable lots: lot `first` before any other, then
+    soonest expiry first, never-expiring last, oldest first among equals."""
     lots = await sql.rows(
         unit.conn,
         "SELECT id, remaining FROM lot WHERE account_id = ? AND remaining > 0 AND pending = ? "
-        f"ORDER BY (expires_at IS NULL), expires_at, id{lock}",
-        [wallet.account_id, False],
+        f"ORDER BY (id = ?) DESC, (expires_at IS NULL), expires_at, id{sql.for_update(unit.conn)}",
+        [wallet.account_id, False, first or 0],
     )
     draws: list[tuple[int, int]] = []
     wanted = points
@@ -306,6 +568,10 @@ async def _draw_from_lots(unit: Unit, wallet: Wallet, transaction_id: int, point
         # The guarded balance said yes but the lots disagree: the ledger is inconsistent, and
         # posting anyway would make it worse. Roll back and let the fault be seen.
         raise RuntimeError(f"wallet {wallet.account_id}: lots hold {points - wanted} of {points}")
+    await _take_from_lots(unit, transaction_id, draws)
+
+
+async def _take_from_lots(unit: Unit, transaction_id: int, draws: list[tuple[int, int]]) -> None:
     await sql.execute_many(
         unit.conn,
         "UPDATE lot SET remaining = remaining - ? WHERE id = ?",
@@ -346,10 +612,12 @@ def _moved(
             reference=posting.reference,
             occurred_at=posting.occurred_at or unit.now,
             created_at=unit.now,
+            breakdown=tuple(posting.breakdown or ()),
         ),
         balance=balance,
         pending=int(state["pending"]),
         lifetime=int(state["lifetime"]),
+        debt=int(state["debt"]),
     )
     unit.emit(
         "points.changed",
@@ -361,6 +629,7 @@ def _moved(
             "balance": movement.balance,
             "pending": movement.pending,
             "lifetime": movement.lifetime,
+            "debt": movement.debt,
         },
         member_id=wallet.member_id,
         transaction_id=transaction_id,

@@ -91,6 +91,12 @@ async def enroll(
             referrer = await Member.get_or_none(referral_code=enrolment.referral_code)
             if referrer is None:
                 raise NotFound("No member with this referral code", "referralCode")
+            if (
+                enrolment.email is not None
+                and referrer.email is not None
+                and enrolment.email.casefold() == referrer.email.casefold()
+            ):
+                raise InvalidInput("referralCode", "A member cannot refer itself.")
             referrer_id = referrer.id
         account = await sql.row(
             unit.conn,
@@ -127,6 +133,15 @@ async def enroll(
             },
             member_id=member.id,
         )
+        if unit.program.signup_points:
+            await ledger.credit(
+                unit,
+                ledger.Wallet(member_id=member.id, account_id=account["id"]),
+                unit.program.signup_points,
+                ledger.ISSUANCE,
+                ledger.Posting(kind="SIGNUP", source="program", description="Welcome bonus"),
+                counts_toward_lifetime=True,
+            )
         return {"memberId": member.id}
 
     ran = await idempotency.run_once(req, program, work)

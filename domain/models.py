@@ -37,6 +37,8 @@ class Account(Model):
     balance = fields.BigIntField(default=0)
     pending = fields.BigIntField(default=0)
     lifetime = fields.BigIntField(default=0)
+    # Points a refund clawed back after the member had spent them; later earnings repay it.
+    debt = fields.BigIntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -46,6 +48,7 @@ class Account(Model):
                 check="kind <> 'member' OR (balance >= 0 AND pending >= 0 AND lifetime >= 0)",
                 name="account_member_not_negative",
             ),
+            CheckConstraint(check="debt >= 0", name="account_debt_not_negative"),
         )
 
 
@@ -130,6 +133,8 @@ class Lot(Model):
     pending = fields.BooleanField(default=False)
     available_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)
+    # When the member was told these points expire soon (the reminder goes out once).
+    reminded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "lot"
@@ -192,6 +197,8 @@ class OutboxEvent(Model):
 
 class Purchase(Model):
     id = fields.BigIntField(primary_key=True)
+    member_id: int
+    transaction_id: int | None
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
         "domain.Member", related_name=False, on_delete=fields.RESTRICT
     )
@@ -201,6 +208,11 @@ class Purchase(Model):
     shipping = fields.DecimalField(max_digits=20, decimal_places=4)
     tax = fields.DecimalField(max_digits=20, decimal_places=4)
     currency = fields.CharField(max_length=3)
+    eligible_amount = fields.DecimalField(max_digits=20, decimal_places=4, default=0, db_default=0)
+    points = fields.BigIntField(default=0, db_default=0)
+    # Refunds so far: how much money, and how many of `points` they took back.
+    refunded_amount = fields.DecimalField(max_digits=20, decimal_places=4, default=0, db_default=0)
+    points_clawed_back = fields.BigIntField(default=0, db_default=0)
     occurred_at = fields.DatetimeField()
     # None when the purchase earned nothing (all shipping and tax, say).
     transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
@@ -211,7 +223,10 @@ class Purchase(Model):
     class Meta:
         table = "purchase"
         constraints = (UniqueConstraint(fields=("source", "order_id"), name="purchase_order"),)
-        indexes = (Index(fields=("member_id", "source"), name="purchase_member_source"),)
+        indexes = (
+            Index(fields=("member_id", "source"), name="purchase_member_source"),
+            Index(fields=("member_id", "occurred_at"), name="purchase_member_time"),
+        )
 
 
 class PurchaseLine(Model):
@@ -249,7 +264,10 @@ class ActionRecord(Model):
         constraints = (
             UniqueConstraint(fields=("source", "action", "reference"), name="action_reference"),
         )
-        indexes = (Index(fields=("member_id", "action"), name="action_member"),)
+        indexes = (
+            Index(fields=("member_id", "action"), name="action_member"),
+            Index(fields=("member_id", "action", "occurred_at"), name="action_member_time"),
+        )
 
 
 class RewardStock(Model):
@@ -285,7 +303,56 @@ class Redemption(Model):
     )
     created_at = fields.DatetimeField(auto_now_add=True)
     cancelled_at = fields.DatetimeField(null=True)
+    fulfilled_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "redemption"
         indexes = (Index(fields=("member_id", "id"), name="redemption_member"),)
+
+
+class PurchaseRefund(Model):
+    id = fields.BigIntField(primary_key=True)
+    purchase: fields.ForeignKeyRelation[Purchase] = fields.ForeignKeyField(
+        "domain.Purchase", related_name=False, on_delete=fields.RESTRICT
+    )
+    source = fields.CharField(max_length=80)
+    amount = fields.DecimalField(max_digits=20, decimal_places=4)
+    points = fields.BigIntField()  # clawed back by this refund
+    transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "purchase_refund"
+        indexes = (Index(fields=("purchase_id",), name="purchase_refund_purchase"),)
+
+
+class CampaignBudget(Model):
+    # Points a campaign has given; its budget comes from the program file.
+    id = fields.IntField(primary_key=True)
+    campaign_key = fields.CharField(max_length=64, unique=True)
+    spent = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "campaign_budget"
+        constraints = (CheckConstraint(check="spent >= 0", name="campaign_budget_not_negative"),)
+
+
+class ReferralAward(Model):
+    # A referral pays out once, when the new member's first qualifying purchase comes in.
+    id = fields.BigIntField(primary_key=True)
+    referee: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    referrer: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    purchase: fields.ForeignKeyRelation[Purchase] = fields.ForeignKeyField(
+        "domain.Purchase", related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "referral_award"
+        indexes = (Index(fields=("referrer_id",), name="referral_award_referrer"),)

@@ -31,6 +31,11 @@ def parse_amount(value: object, field: str, *, allow_zero: bool = False) -> Deci
     return amount
 
 
+def canonical(amount: Decimal) -> str:
+    """One spelling per amount ("1.5" for 1.5, 1.50 and 1.500), for comparing requests."""
+    return format(amount.normalize(), "f")
+
+
 def parse_currency(value: object, accepted: set[str] | frozenset[str], field: str) -> str:
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise InvalidInput(field, f"{field} must be an ISO 4217 code such as EUR or RON.")

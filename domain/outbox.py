@@ -89,7 +89,7 @@ async def claim_unpublished(conn: BaseDBAsyncClient, limit: int) -> list[StoredE
             type=r["type"],
             member_id=r["member_id"],
             transaction_id=r["transaction_id"],
-            payload=r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]),
+            payload=sql.to_json(r["payload"]),
         )
         for r in found
     ]

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, sql, text, views
+from domain import earning, idempotency, ledger, members, referrals, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.models import PurchaseLine
-from domain.money import parse_amount, parse_currency
-from domain.program import Program
+from domain.money import canonical, parse_amount, parse_currency
+from domain.program import CampaignKind, Period, Program
 from domain.unit import Unit, utcnow
 
 MAX_LINES = 500
 # A till's clock may run a little fast; a purchase from further in the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# Tries at recording a purchase while others spend the same campaign budget.
+BUDGET_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, date
             raise InvalidInput("occurredAt", "occurredAt cannot be in the future.")
         if occurred_at < EARLIEST:
             raise InvalidInput("occurredAt", "occurredAt must be in this century.")
+        # Stored in UTC, like every moment we write: SQLite compares them as text.
+        occurred_at = occurred_at.astimezone(UTC)
     purchase = earning.Purchase(
         amount=amount, currency=currency, shipping=shipping, tax=tax, lines=tuple(lines)
     )
@@ -116,12 +121,13 @@ async def record(
             "memberId": data.member.id,
             "externalId": data.member.external_id,
             "orderId": data.order_id,
-            "amount": str(purchase.amount),
+            "amount": canonical(purchase.amount),
             "currency": purchase.currency,
-            "shipping": str(purchase.shipping),
-            "tax": str(purchase.tax),
+            "shipping": canonical(purchase.shipping),
+            "tax": canonical(purchase.tax),
             "lines": [
-                [ln.sku, ln.category, ln.quantity, str(ln.unit_price)] for ln in purchase.lines
+                [ln.sku, ln.category, ln.quantity, canonical(ln.unit_price)]
+                for ln in purchase.lines
             ],
             "occurredAt": occurred_at,
         },
@@ -132,7 +138,9 @@ async def record(
     async def work(unit: Unit) -> idempotency.Result:
         member = await members.find(data.member)
         wallet = ledger.Wallet.of(member)
-        award = earning.points_for(purchase, earning.purchase_rules(unit.program))
+        when = occurred_at or unit.now
+        evaluated = await evaluate(unit, purchase, member, actor, when)
+        award = evaluated.award
         if award.points > ledger.MAX_MOVEMENT:
             raise DomainError(
                 ErrorCode.LIMIT_EXCEEDED,
@@ -157,6 +165,7 @@ async def record(
                     occurred_at=occurred_at,
                 ),
                 counts_toward_lifetime=True,
+                pending_days=hold(unit.program, actor),
             )
             transaction_id = movement.transaction_id
             fresh.append(ledger.changed(member, movement))
@@ -164,8 +173,9 @@ async def record(
             row = await sql.row(
                 unit.conn,
                 "INSERT INTO purchase (member_id, source, order_id, amount, shipping, tax, "
-                "currency, occurred_at, transaction_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "currency, eligible_amount, points, refunded_amount, points_clawed_back, "
+                "occurred_at, transaction_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?) RETURNING id",
                 [
                     wallet.member_id,
                     actor.source,
@@ -174,13 +184,30 @@ async def record(
                     purchase.shipping,
                     purchase.tax,
                     purchase.currency,
-                    occurred_at or unit.now,
+                    award.eligible_amount,
+                    award.points,
+                    when,
                     transaction_id,
                     unit.now,
                 ],
             )
             assert row is not None
             purchase_id = int(row["id"])
+            bought = views.PurchaseView(
+                id=purchase_id,
+                member_id=wallet.member_id,
+                source=actor.source,
+                order_id=data.order_id,
+                amount=purchase.amount,
+                currency=purchase.currency,
+                eligible_amount=award.eligible_amount,
+                points=award.points,
+                refunded_amount=Decimal(0),
+                points_clawed_back=0,
+                occurred_at=when,
+                transaction_id=transaction_id,
+            )
+            fresh[-1] = replace(fresh[-1], purchase=bought)
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE,
@@ -207,6 +234,13 @@ async def record(
             member_id=wallet.member_id,
             transaction_id=transaction_id,
         )
+        if member.referred_by is not None and unit.program.referral is not None:
+            referee = await referrals.reward_first_purchase(
+                unit, member, purchase, award, purchase_id
+            )
+            if referee is not None:
+                fresh.append(replace(referee, purchase=bought))
+        await charge_budgets(unit, evaluated)
         return {
             "memberId": wallet.member_id,
             "purchaseId": purchase_id,
@@ -214,7 +248,18 @@ async def record(
             "points": award.points,
         }
 
-    ran = await idempotency.run_once(req, program, work)
+    for attempt in range(BUDGET_ATTEMPTS):
+        try:
+            ran = await idempotency.run_once(req, program, work)
+            break
+        except BudgetMoved as moved:
+            if attempt == BUDGET_ATTEMPTS - 1:
+                raise DomainError(
+                    ErrorCode.LIMIT_EXCEEDED,
+                    f"Campaign {moved} is being spent by many purchases at once; try again.",
+                    None,
+                ) from None
+            fresh.clear()
     return Recorded(
         member_id=ran.result["memberId"],
         purchase_id=ran.result["purchaseId"],
@@ -222,6 +267,98 @@ async def record(
         points=ran.result["points"],
         changed=None if ran.replayed else fresh[-1],
     )
+
+
+def hold(program: Program, actor: Actor) -> int:
+    """Days a purchase's points wait: the recording partner's return window, or the program's."""
+    partner = program.partners.get(actor.partner_key or "")
+    if partner is not None and partner.pending_days is not None:
+        return partner.pending_days
+    return program.purchase_pending_days
+
+
+class BudgetMoved(Exception):
+    """Another purchase spent a campaign's budget after this one read it: try again."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    award: earning.Award
+    budgets: dict[str, int]  # the budget of each campaign the award charges
+
+
+async def evaluate(
+    unit: Unit, purchase: earning.Purchase, member: views.MemberView, actor: Actor, when: datetime
+) -> Evaluated:
+    """The points, with what only the database knows: whether this is the member's first
+    purchase of the month (asked only if a campaign cares) and what campaign budgets have left.
+
+    Budgets are read without a lock and charged by `charge_budgets`, last: a purchase locks
+    wallets first and budget rows last, so purchases never wait on each other in a circle."""
+    program = unit.program
+    at = earning.Circumstances(
+        occurred_at=when,
+        tier=program.tier_for(member.lifetime).key,
+        partner=actor.partner_key,
+    )
+    campaigns = earning.active_campaigns(program, at)
+    if any(c.kind is CampaignKind.FIRST_PURCHASE_OF_MONTH for c in campaigns):
+        # The wallet's lock makes a member's purchases of the month take turns: two at once
+        # cannot both be the first.
+        await ledger.lock(unit, ledger.Wallet.of(member))
+        at = replace(at, first_purchase_of_month=not await _bought_in_month(unit, member, when))
+    award = earning.points_for(purchase, at, program)
+    budgets = {c.key: c.budget for c in campaigns if c.budget is not None}
+    charged = [key for key in award.campaign_points() if key in budgets]
+    if not charged:
+        return Evaluated(award, {})
+    spent = await campaigns_spent(unit, charged)
+    award = earning.within_budgets(
+        award, {key: max(budgets[key] - spent.get(key, 0), 0) for key in charged}
+    )
+    return Evaluated(award, {key: budgets[key] for key in charged})
+
+
+async def campaigns_spent(unit: Unit, keys: list[str]) -> dict[str, int]:
+    rows = await sql.rows(
+        unit.conn,
+        f"SELECT campaign_key, spent FROM campaign_budget WHERE campaign_key IN "
+        f"({sql.in_list(len(keys))})",
+        keys,
+    )
+    return {r["campaign_key"]: int(r["spent"]) for r in rows}
+
+
+async def charge_budgets(unit: Unit, evaluated: Evaluated) -> None:
+    """Charges each campaign what it gave, unless that would overdraw it (a purchase that
+    read the budget at the same time got there first): then BudgetMoved."""
+    for key, points in evaluated.award.campaign_points().items():
+        if key not in evaluated.budgets:
+            continue
+        charged = await sql.execute(
+            unit.conn,
+            "UPDATE campaign_budget SET spent = spent + ? WHERE campaign_key = ? "
+            "AND spent + ? <= ?",
+            [points, key, points, evaluated.budgets[key]],
+        )
+        if not charged:
+            raise BudgetMoved(key)
+
+
+async def _bought_in_month(unit: Unit, member: views.MemberView, when: datetime) -> bool:
+    """Whether the member has any other purchase in the calendar month of `when`, before or
+    after it: a purchase recorded late must not be a second "first" of its month."""
+    zone = unit.program.zone
+    month = Period.MONTH.start(when, zone)
+    assert month is not None
+    following = Period.MONTH.start(month.astimezone(zone) + timedelta(days=32), zone)
+    found = await sql.row(
+        unit.conn,
+        "SELECT 1 AS yes FROM purchase WHERE member_id = ? AND occurred_at >= ? "
+        "AND occurred_at < ? LIMIT 1",
+        [member.id, month, following],
+    )
+    return found is not None
 
 
 def _event(
@@ -238,7 +375,7 @@ def _event(
         "source": source,
         "orderId": data.order_id,
         "amount": str(purchase.amount),
-        "eligibleAmount": str(purchase.eligible_amount),
+        "eligibleAmount": str(award.eligible_amount),
         "currency": purchase.currency,
         "points": award.points,
         "lines": [

@@ -9,10 +9,11 @@ from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
-from domain.program import Program
+from domain.program import Period, Program, Reward
 from domain.unit import Unit
 
 ISSUED = "ISSUED"
+FULFILLED = "FULFILLED"
 CANCELLED = "CANCELLED"
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -77,6 +78,15 @@ async def redeem(
             raise NotFound("Reward", "rewardId")
         found = await members.find(member)
         wallet = ledger.Wallet.of(found)
+        if reward.min_tier is not None:
+            tier = unit.program.tier_for(found.lifetime)
+            if unit.program.tier_rank(tier.key) < unit.program.tier_rank(reward.min_tier):
+                needed = next(t for t in unit.program.tiers if t.key == reward.min_tier)
+                raise DomainError(
+                    ErrorCode.NOT_ELIGIBLE,
+                    f"{reward.name.get()} is for {needed.name.get()} members and above.",
+                    "rewardId",
+                )
         movement = await ledger.debit(
             unit,
             wallet,
@@ -90,6 +100,10 @@ async def redeem(
             ),
         )
         fresh.append(ledger.changed(found, movement))
+        if reward.limit is not None:
+            # The debit above holds the wallet's lock: this member's redemptions are counted
+            # one at a time.
+            await _check_limit(unit, found.id, reward)
         redemption = await _create(
             unit, wallet, reward.key, reward.points_cost, movement.transaction_id
         )
@@ -125,6 +139,79 @@ async def redeem(
     return _redeemed(await idempotency.run_once(req, program, work), fresh)
 
 
+async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
+    assert reward.limit is not None
+    start = reward.limit.period.start(unit.now, unit.program.zone)
+    since = "" if start is None else " AND created_at >= ?"
+    found = await sql.row(
+        unit.conn,
+        "SELECT COUNT(*) AS n FROM redemption WHERE member_id = ? AND reward_key = ? "
+        f"AND status <> ?{since}",
+        [member_id, reward.key, CANCELLED, *([start] if start else [])],
+    )
+    if found is not None and int(found["n"]) >= reward.limit.count:
+        per = (
+            "in all"
+            if reward.limit.period is Period.LIFETIME
+            else f"per {reward.limit.period.value}"
+        )
+        raise DomainError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{reward.name.get()} can be redeemed {reward.limit.count} times {per}.",
+            "rewardId",
+        )
+
+
+async def fulfil(program: Program, actor: Actor, redemption_id: int) -> Redeemed:
+    """Marks a redemption handed over. Doing it again changes nothing; a cancelled one cannot
+    be fulfilled. The operator, or the partner whose reward it is, may do it."""
+
+    async def work(unit: Unit) -> idempotency.Result:
+        redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
+        if redemption is None:
+            raise NotFound("Redemption", "redemptionId")
+        reward = unit.program.rewards.get(redemption.reward_key)
+        owner = reward.partner if reward else None
+        if not actor.is_admin and not (
+            actor.kind is ActorKind.PARTNER and owner is not None and actor.partner_key == owner
+        ):
+            raise Forbidden("Only the operator or the reward's partner fulfils it.", "redemptionId")
+        changed = await sql.execute(
+            unit.conn,
+            "UPDATE redemption SET status = ?, fulfilled_at = ? WHERE id = ? AND status = ?",
+            [FULFILLED, unit.now, redemption.id, ISSUED],
+        )
+        if changed:
+            unit.emit(
+                "redemption.fulfilled",
+                {
+                    "memberId": redemption.member_id,
+                    "redemptionId": redemption.id,
+                    "reward": redemption.reward_key,
+                    "source": actor.source,
+                },
+                member_id=redemption.member_id,
+            )
+        else:
+            now = await sql.row(
+                unit.conn, "SELECT status FROM redemption WHERE id = ?", [redemption.id]
+            )
+            if now is None or now["status"] != FULFILLED:
+                raise DomainError(
+                    ErrorCode.INVALID_STATE,
+                    "This redemption was cancelled, so it cannot be fulfilled.",
+                    "redemptionId",
+                )
+        return {
+            "memberId": redemption.member_id,
+            "redemptionId": redemption.id,
+            "transactionId": redemption.transaction_id,
+        }
+
+    ran = await idempotency.run_once(None, program, work)
+    return Redeemed(ran.result["memberId"], ran.result["redemptionId"], ran.result["transactionId"])
+
+
 def _redeemed(ran: idempotency.Ran, fresh: list[views.Changed]) -> Redeemed:
     return Redeemed(
         ran.result["memberId"],
@@ -142,6 +229,7 @@ async def _create(
         member_id=wallet.member_id,
         reward_key=reward_key,
         points=points,
+        created_at=unit.now,
         code=new_code(),
         status=ISSUED,
         transaction_id=transaction_id,

@@ -6,6 +6,7 @@ Statements are written once with `?` placeholders; PostgreSQL gets them renumber
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,6 +21,11 @@ def connection() -> BaseDBAsyncClient:
 
 def is_postgres(conn: BaseDBAsyncClient) -> bool:
     return conn.capabilities.dialect == "postgres"
+
+
+def for_update(conn: BaseDBAsyncClient) -> str:
+    """Row locks where the database has them; SQLite lets one writer in at a time anyway."""
+    return " FOR UPDATE" if is_postgres(conn) else ""
 
 
 @functools.lru_cache(maxsize=256)
@@ -73,6 +79,11 @@ def to_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+def to_json(value: Any) -> Any:
+    """JSON columns come back as text from SQLite and from raw asyncpg queries."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def in_list(count: int) -> str:

@@ -38,9 +38,11 @@ class Unit:
 
 
 @asynccontextmanager
-async def unit_of_work(program: Program) -> AsyncIterator[Unit]:
+async def unit_of_work(program: Program, now: datetime | None = None) -> AsyncIterator[Unit]:
+    """`now` is the moment the operation happens at: the clock, unless a job is told otherwise."""
     async with in_transaction("default") as conn:
-        unit = Unit(conn=conn, program=program, now=utcnow())
+        # In UTC, like every moment we store: SQLite compares them as text.
+        unit = Unit(conn=conn, program=program, now=(now or utcnow()).astimezone(UTC))
         yield unit
         await outbox.write(conn, unit.events, unit.now)
     if unit.events:

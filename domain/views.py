@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from domain import sql
@@ -22,10 +23,12 @@ class MemberView:
     birthday: date | None
     referral_code: str
     created_at: datetime
+    referred_by: int | None
     account_id: int
     balance: int
     pending: int
     lifetime: int
+    debt: int
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class TransactionView:
     reference: str | None
     occurred_at: datetime
     created_at: datetime
+    # How an earning was worked out: {rule, description, points} per rule that contributed.
+    breakdown: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,28 @@ class RedemptionView:
     transaction_id: int
     created_at: datetime
     cancelled_at: datetime | None
+    fulfilled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PurchaseView:
+    id: int
+    member_id: int
+    source: str
+    order_id: str
+    amount: Decimal
+    currency: str
+    eligible_amount: Decimal
+    points: int
+    refunded_amount: Decimal
+    points_clawed_back: int
+    occurred_at: datetime
+    transaction_id: int | None
 
 
 MEMBER_SELECT = (
     "SELECT m.id, m.external_id, m.display_name, m.email, m.birthday, m.referral_code, "
-    "m.created_at, m.account_id, a.balance, a.pending, a.lifetime "
+    "m.created_at, m.referred_by_id, m.account_id, a.balance, a.pending, a.lifetime, a.debt "
     "FROM member m JOIN account a ON a.id = m.account_id"
 )
 
@@ -76,16 +98,18 @@ def member_view(r: dict[str, Any]) -> MemberView:
         birthday=sql.to_date(r["birthday"]),
         referral_code=r["referral_code"],
         created_at=sql.to_datetime(r["created_at"]),
+        referred_by=r["referred_by_id"],
         account_id=int(r["account_id"]),
         balance=int(r["balance"]),
         pending=int(r["pending"]),
         lifetime=int(r["lifetime"]),
+        debt=int(r["debt"]),
     )
 
 
 TRANSACTION_COLUMNS = (
     "t.id, t.member_id, t.kind, t.description, t.reference, t.occurred_at, t.created_at, "
-    "e.amount, e.balance_after"
+    "t.breakdown, e.amount, e.balance_after"
 )
 
 
@@ -100,6 +124,7 @@ def transaction_view(r: dict[str, Any]) -> TransactionView:
         reference=r["reference"],
         occurred_at=sql.to_datetime(r["occurred_at"]),
         created_at=sql.to_datetime(r["created_at"]),
+        breakdown=tuple(sql.to_json(r["breakdown"]) or ()),
     )
 
 
@@ -109,3 +134,4 @@ class Changed:
 
     member: MemberView
     transaction: TransactionView | None
+    purchase: PurchaseView | None = None

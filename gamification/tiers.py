@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.program import Tier
+from domain.program import Tier, tier_index
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,9 @@ def tier_progress(qualifying_points: int, tiers: Sequence[Tier]) -> TierProgress
     if not tiers:
         raise ValueError("a program has at least one tier")
     points = max(qualifying_points, 0)
-    current = tiers[0]
-    following: Tier | None = None
-    for index, tier in enumerate(tiers):
-        if points >= tier.threshold:
-            current = tier
-            following = tiers[index + 1] if index + 1 < len(tiers) else None
+    index = tier_index(points, tiers)
+    current = tiers[index]
+    following = tiers[index + 1] if index + 1 < len(tiers) else None
     if following is None:
         return TierProgress(current=current, next=None, progress=1.0, points_to_next=None)
     span = following.threshold - current.threshold
@@ -37,6 +34,6 @@ def tier_progress(qualifying_points: int, tiers: Sequence[Tier]) -> TierProgress
     return TierProgress(
         current=current,
         next=following,
-        progress=done / span,
+        progress=min(max(done / span, 0.0), 1.0),
         points_to_next=following.threshold - points,
     )

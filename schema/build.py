@@ -24,10 +24,12 @@ from schema.mutation import Mutation
 from schema.query import Query
 from schema.types import (
     DECIMAL_SCALAR,
+    Badge,
     Decimal,
     Member,
     Partner,
     PointTransaction,
+    Purchase,
     Redemption,
     Reward,
     Tier,
@@ -105,7 +107,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     return CoalitionSchema(
         query=Query,
         mutation=Mutation,
-        types=[Member, PointTransaction, Redemption, Reward, Tier, Partner],
+        types=[Member, PointTransaction, Redemption, Reward, Tier, Partner, Purchase, Badge],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
         extensions=[
             lambda: ParserCache(maxsize=CACHE_SIZE),

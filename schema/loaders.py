@@ -8,9 +8,8 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions, views
+from domain import history, redemptions, unit, views
 from domain.program import Program
-from domain.unit import utcnow
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -47,11 +46,12 @@ class Loaders:
         self.members = _by_key(history.members_by_id)
         self.transactions = _by_key(history.transactions_by_id)
         self.redemptions = _by_key(history.redemptions_by_id)
+        self.purchases = _by_key(history.purchases_by_id)
         self.transaction_pages = _pages(history.transaction_pages)
         self.redemption_pages = _pages(history.redemption_pages)
 
         async def expiring(accounts: list[int]) -> list[list[views.ExpiringView]]:
-            found = await history.expiring_points(accounts, utcnow())
+            found = await history.expiring_points(accounts, unit.utcnow())
             return [found[a] for a in accounts]
 
         async def stock(keys: list[str]) -> list[int | None]:

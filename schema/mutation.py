@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from domain import actions, adjustments, members, purchases, redemptions, views
+from domain import actions, adjustments, members, purchases, redemptions, refunds, views
 from domain.actors import ActorKind
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from partners import api_keys, links
@@ -23,6 +23,7 @@ from schema.types import (
     Member,
     Partner,
     PointTransaction,
+    Purchase,
     Redemption,
     UserError,
     user_error,
@@ -73,6 +74,8 @@ def fresh_loaders(ctx: Context, changed: views.Changed | None = None) -> None:
         ctx.loaders.members.prime(changed.member.id, changed.member)
         if changed.transaction is not None:
             ctx.loaders.transactions.prime(changed.transaction.id, changed.transaction)
+        if changed.purchase is not None:
+            ctx.loaders.purchases.prime(changed.purchase.id, changed.purchase)
 
 
 # Payloads carry the ids of what changed; each object is loaded only if the client asks for
@@ -96,6 +99,13 @@ async def _redemption(root: Any, info: Info[Context, None]) -> Redemption | None
         return None
     view = await info.context.loaders.redemptions.load(root.redemption_id)
     return Redemption.of(view) if view else None
+
+
+async def _purchase(root: Any, info: Info[Context, None]) -> Purchase | None:
+    if root.purchase_id is None:
+        return None
+    view = await info.context.loaders.purchases.load(root.purchase_id)
+    return Purchase.of(view) if view else None
 
 
 @strawberry.input
@@ -140,19 +150,13 @@ class RecordPurchaseInput:
 
 
 @strawberry.type
-class Purchase:
-    id: strawberry.ID
-    order_id: str
-    points: int
-
-
-@strawberry.type
 class RecordPurchasePayload:
     member: Member | None = strawberry.field(resolver=_member)
-    purchase: Purchase | None = None
+    purchase: Purchase | None = strawberry.field(resolver=_purchase)
     transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
+    purchase_id: strawberry.Private[int | None] = None
     transaction_id: strawberry.Private[int | None] = None
 
 
@@ -228,6 +232,44 @@ class AdjustPointsPayload:
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     transaction_id: strawberry.Private[int | None] = None
+
+
+@strawberry.input
+class RefundPurchaseInput:
+    purchase_id: strawberry.ID | None = None
+    order_id: str | None = strawberry.field(
+        default=None, description="Instead of purchaseId: the order, among the caller's own."
+    )
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Money refunded; leave out to refund whatever is left."
+    )
+    idempotency_key: str
+
+
+@strawberry.type
+class RefundPurchasePayload:
+    member: Member | None = strawberry.field(resolver=_member)
+    purchase: Purchase | None = strawberry.field(resolver=_purchase)
+    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    points_clawed_back: int | None = strawberry.field(
+        default=None, description="Taken back by this refund (pending, spendable, or owed)."
+    )
+    user_errors: list[UserError]
+    member_id: strawberry.Private[int | None] = None
+    purchase_id: strawberry.Private[int | None] = None
+    transaction_id: strawberry.Private[int | None] = None
+
+
+@strawberry.input
+class FulfilRedemptionInput:
+    redemption_id: strawberry.ID
+
+
+@strawberry.type
+class FulfilRedemptionPayload:
+    redemption: Redemption | None = strawberry.field(resolver=_redemption)
+    user_errors: list[UserError]
+    redemption_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -333,11 +375,7 @@ class Mutation:
         return RecordPurchasePayload(
             member_id=done.member_id,
             transaction_id=done.transaction_id,
-            purchase=Purchase(
-                id=strawberry.ID(ids.global_id("Purchase", done.purchase_id)),
-                order_id=input.order_id,
-                points=done.points,
-            ),
+            purchase_id=done.purchase_id,
             user_errors=[],
         )
 
@@ -452,6 +490,64 @@ class Mutation:
             transaction_id=done.transaction_id,
             user_errors=[],
         )
+
+    @strawberry.mutation(
+        description="Takes back the points a purchase earned, in proportion to the money "
+        "refunded; partial refunds add up. Whoever recorded the purchase (or the operator)."
+    )
+    async def refund_purchase(
+        self, info: Info[Context, None], input: RefundPurchaseInput
+    ) -> RefundPurchasePayload:
+        ctx = info.context
+
+        async def run() -> refunds.Refunded:
+            require(
+                is_admin_or_partner(ctx.actor), "Only partners and the operator refund purchases."
+            )
+            ref = refunds.PurchaseRef(
+                id=(
+                    None
+                    if input.purchase_id is None
+                    else ids.int_key_of(input.purchase_id, "Purchase", "purchaseId")
+                ),
+                order_id=input.order_id,
+            )
+            return await refunds.refund(
+                ctx.program, ctx.actor, ref, input.amount, input.idempotency_key
+            )
+
+        done, errors = await attempt(ctx, run)
+        if done is None:
+            return RefundPurchasePayload(user_errors=errors)
+        return RefundPurchasePayload(
+            member_id=done.member_id,
+            purchase_id=done.purchase_id,
+            transaction_id=done.transaction_id,
+            points_clawed_back=done.points,
+            user_errors=[],
+        )
+
+    @strawberry.mutation(
+        description="Marks a redemption handed over; again is harmless. The operator, or the "
+        "partner whose reward it is."
+    )
+    async def fulfil_redemption(
+        self, info: Info[Context, None], input: FulfilRedemptionInput
+    ) -> FulfilRedemptionPayload:
+        ctx = info.context
+
+        async def run() -> redemptions.Redeemed:
+            require(
+                is_admin_or_partner(ctx.actor),
+                "Only the operator or the reward's partner fulfils redemptions.",
+            )
+            redemption_id = ids.int_key_of(input.redemption_id, "Redemption", "redemptionId")
+            return await redemptions.fulfil(ctx.program, ctx.actor, redemption_id)
+
+        done, errors = await attempt(ctx, run)
+        if done is None:
+            return FulfilRedemptionPayload(user_errors=errors)
+        return FulfilRedemptionPayload(redemption_id=done.redemption_id, user_errors=[])
 
     @strawberry.mutation(description="The operator issues a partner an API key, shown once.")
     async def create_partner_api_key(

@@ -5,18 +5,23 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from domain import history, views
-from domain.errors import InvalidInput
+from domain import conversion, history, unit, views
+from domain.errors import InvalidInput, NotFound
 from domain.members import check_external_id
+from domain.program import Direction
 from schema import ids
 from schema.context import Context
 from schema.permissions import ForbiddenError, may_see_member
 from schema.types import (
+    Badge,
+    Campaign,
     Connection,
+    ConversionQuote,
     Member,
     Node,
     Partner,
     PointTransaction,
+    Purchase,
     Redemption,
     Reward,
     Tier,
@@ -39,7 +44,7 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
         return None
     type_name, key = parsed
     prog = ctx.program
-    if type_name in ("Member", "PointTransaction", "Redemption"):
+    if type_name in ("Member", "PointTransaction", "Redemption", "Purchase"):
         number = ids.number(key)
         if number is None:
             return None
@@ -52,6 +57,15 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
             if not await may_see_member(ctx, txn.member_id):
                 raise ForbiddenError("You may not see this transaction.")
             return PointTransaction.of(txn)
+        if type_name == "Purchase":
+            bought = await ctx.loaders.purchases.load(number)
+            if bought is None:
+                return None
+            # A partner sees the purchases it recorded, not other partners' orders.
+            mine = ctx.actor.source == bought.source or ctx.actor.member_id == bought.member_id
+            if not (ctx.actor.is_admin or mine):
+                raise ForbiddenError("You may not see this purchase.")
+            return Purchase.of(bought)
         red = await ctx.loaders.redemptions.load(number)
         if red is None:
             return None
@@ -64,6 +78,9 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     if type_name == "Reward":
         reward = prog.rewards.get(key)
         return Reward.of(reward, prog, ctx.language) if reward else None
+    if type_name == "Badge":
+        badge = next((b for b in prog.badges if b.key == key), None)
+        return Badge.of(badge, ctx.language) if badge else None
     if type_name == "Partner":
         partner = prog.partners.get(key)
         return Partner.of(partner, ctx.language) if partner else None
@@ -142,3 +159,38 @@ class Query:
     def partners(self, info: Info[Context, None]) -> list[Partner]:
         ctx = info.context
         return [Partner.of(p, ctx.language) for p in ctx.program.partners.values()]
+
+    @strawberry.field
+    def badges(self, info: Info[Context, None]) -> list[Badge]:
+        ctx = info.context
+        return [Badge.of(b, ctx.language) for b in ctx.program.badges]
+
+    @strawberry.field(description="Campaigns running now or to come, soonest first.")
+    def campaigns(self, info: Info[Context, None]) -> list[Campaign]:
+        ctx = info.context
+        now = unit.utcnow()
+        current = sorted((c for c in ctx.program.campaigns if c.ends > now), key=lambda c: c.starts)
+        return [Campaign.of(c, ctx.program, ctx.language) for c in current]
+
+    @strawberry.field(description="What converting `amount` (in the source currency) would give.")
+    def conversion_quote(
+        self,
+        info: Info[Context, None],
+        partner_id: strawberry.ID,
+        direction: Direction,
+        amount: int,
+    ) -> ConversionQuote:
+        ctx = info.context
+        key = ids.key_of(partner_id, "Partner", "partnerId")
+        partner = ctx.program.partners.get(key)
+        if partner is None:
+            raise NotFound("Partner", "partnerId")
+        offer = conversion.quote(partner, direction, amount, unit.utcnow())
+        return ConversionQuote(
+            partner=Partner.of(partner, ctx.language),
+            direction=direction,
+            amount=amount,
+            points=offer.points,
+            partner_amount=offer.partner_amount,
+            rate=offer.description,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from datetime import date, datetime
 from enum import Enum
 from typing import Generic, NewType, TypeVar
@@ -38,6 +39,12 @@ class UserError:
     code: ErrorCode
     field: str | None
     message: str
+
+
+def plain_decimal(value: object) -> Decimal:
+    """A stored amount as people write it: "12.5", not "12.5000" nor "1.25E+1"."""
+    number = decimal.Decimal(str(value)).normalize()
+    return Decimal(format(number, "f"))
 
 
 def user_error(error: DomainError) -> UserError:
@@ -139,6 +146,17 @@ class Partner(Node):
         )
 
 
+strawberry.enum(program.Period, name="LimitPeriod")
+strawberry.enum(program.Direction, name="TransferDirection")
+strawberry.enum(program.CampaignKind, name="CampaignKind")
+
+
+@strawberry.type
+class RewardLimit:
+    count: int
+    period: program.Period
+
+
 @strawberry.type
 class Reward(Node):
     key: str
@@ -146,6 +164,10 @@ class Reward(Node):
     description: str | None
     points_cost: int
     partner: Partner | None
+    min_tier: Tier | None = strawberry.field(description="Only members of this tier and above.")
+    limit_per_member: RewardLimit | None = strawberry.field(
+        description="How often one member may redeem it; null for no limit."
+    )
 
     @strawberry.field(description="Units left to redeem; null when the stock is unlimited.")
     async def stock(self, info: Info[Context, None]) -> int | None:
@@ -161,6 +183,16 @@ class Reward(Node):
             description=reward.description.get(language) if reward.description else None,
             points_cost=reward.points_cost,
             partner=Partner.of(partner, language) if partner else None,
+            min_tier=(
+                Tier.of(next(t for t in prog.tiers if t.key == reward.min_tier), language)
+                if reward.min_tier
+                else None
+            ),
+            limit_per_member=(
+                RewardLimit(count=reward.limit.count, period=reward.limit.period)
+                if reward.limit
+                else None
+            ),
         )
 
 
@@ -168,6 +200,13 @@ class Reward(Node):
 class ExpiringPoints:
     amount: int
     expires_at: datetime
+
+
+@strawberry.type
+class PointsBreakdownLine:
+    rule: str = strawberry.field(description='"base", "rule:<key>", "campaign:<key>"...')
+    description: str
+    points: Decimal = strawberry.field(description="Before the total is rounded down, once.")
 
 
 @strawberry.type
@@ -179,6 +218,9 @@ class PointTransaction(Node):
     reference: str | None
     occurred_at: datetime
     created_at: datetime
+    breakdown: list[PointsBreakdownLine] = strawberry.field(
+        description="How an earning was worked out, rule by rule (empty for other kinds)."
+    )
 
     @classmethod
     def of(cls, view: views.TransactionView) -> PointTransaction:
@@ -191,12 +233,22 @@ class PointTransaction(Node):
             reference=view.reference,
             occurred_at=view.occurred_at,
             created_at=view.created_at,
+            breakdown=[
+                PointsBreakdownLine(
+                    # Read leniently: one odd stored line must not hide the whole history.
+                    rule=str(line.get("rule", "")),
+                    description=str(line.get("description", "")),
+                    points=Decimal(str(line.get("points", "0"))),
+                )
+                for line in view.breakdown
+            ],
         )
 
 
 @strawberry.enum
 class RedemptionStatus(Enum):
     ISSUED = "ISSUED"
+    FULFILLED = "FULFILLED"
     CANCELLED = "CANCELLED"
 
 
@@ -207,6 +259,7 @@ class Redemption(Node):
     status: RedemptionStatus
     created_at: datetime
     cancelled_at: datetime | None
+    fulfilled_at: datetime | None
     reward_key: strawberry.Private[str]
     transaction_id: strawberry.Private[int]
 
@@ -230,6 +283,7 @@ class Redemption(Node):
             status=RedemptionStatus(view.status),
             created_at=view.created_at,
             cancelled_at=view.cancelled_at,
+            fulfilled_at=view.fulfilled_at,
             reward_key=view.reward_key,
             transaction_id=view.transaction_id,
         )
@@ -243,6 +297,9 @@ class Member(Node):
     balance: int = strawberry.field(description="Points spendable now.")
     pending_points: int = strawberry.field(description="Earned, not yet spendable.")
     lifetime_points: int
+    points_owed: int = strawberry.field(
+        description="Points a refund took back after they were spent; earnings repay them first."
+    )
     view: strawberry.Private[views.MemberView]
 
     @classmethod
@@ -255,6 +312,7 @@ class Member(Node):
             balance=view.balance,
             pending_points=view.pending,
             lifetime_points=view.lifetime,
+            points_owed=view.debt,
             view=view,
         )
 
@@ -306,3 +364,106 @@ class Member(Node):
         before = ids.parse_cursor(after)
         views, more = await info.context.loaders.redemption_pages.load((self.view.id, size, before))
         return connection([(v.id, Redemption.of(v)) for v in views], more, before is not None)
+
+
+@strawberry.type
+class Purchase(Node):
+    order_id: str
+    amount: Decimal
+    currency: str
+    eligible_amount: Decimal = strawberry.field(description="What earned points, after rules.")
+    points: int
+    refunded_amount: Decimal
+    points_clawed_back: int
+    occurred_at: datetime
+    transaction_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def transaction(self, info: Info[Context, None]) -> PointTransaction | None:
+        if self.transaction_id is None:
+            return None
+        view = await info.context.loaders.transactions.load(self.transaction_id)
+        return PointTransaction.of(view) if view else None
+
+    @classmethod
+    def of(cls, view: views.PurchaseView) -> Purchase:
+        return cls(
+            id=strawberry.ID(ids.global_id("Purchase", view.id)),
+            order_id=view.order_id,
+            amount=plain_decimal(view.amount),
+            currency=view.currency,
+            eligible_amount=plain_decimal(view.eligible_amount),
+            points=view.points,
+            refunded_amount=plain_decimal(view.refunded_amount),
+            points_clawed_back=view.points_clawed_back,
+            occurred_at=view.occurred_at,
+            transaction_id=view.transaction_id,
+        )
+
+
+@strawberry.type
+class Badge(Node):
+    key: str
+    name: str
+    description: str | None
+    metric: str = strawberry.field(description='What counts: "purchases", "actions:REVIEW"...')
+    levels: list[int] = strawberry.field(description="The count each level is reached at.")
+
+    @classmethod
+    def of(cls, badge: program.Badge, language: str | None) -> Badge:
+        return cls(
+            id=strawberry.ID(ids.global_id("Badge", badge.key)),
+            key=badge.key,
+            name=badge.name.get(language),
+            description=badge.description.get(language) if badge.description else None,
+            metric=badge.metric,
+            levels=list(badge.levels),
+        )
+
+
+@strawberry.type
+class Campaign:
+    key: str
+    name: str
+    kind: program.CampaignKind
+    starts_at: datetime
+    ends_at: datetime
+    multiplier: Decimal | None
+    points: int | None
+    tiers: list[Tier] = strawberry.field(description="Only for these tiers; empty for all.")
+    partners: list[Partner] = strawberry.field(description="Only at these partners; empty: all.")
+    categories: list[str]
+    skus: list[str]
+
+    @classmethod
+    def of(
+        cls, campaign: program.Campaign, prog: program.Program, language: str | None
+    ) -> Campaign:
+        return cls(
+            key=campaign.key,
+            name=campaign.name.get(language),
+            kind=campaign.kind,
+            starts_at=campaign.starts,
+            ends_at=campaign.ends,
+            multiplier=Decimal(str(campaign.multiplier)) if campaign.multiplier else None,
+            points=campaign.points,
+            tiers=[Tier.of(t, language) for t in prog.tiers if t.key in campaign.tiers],
+            partners=[
+                Partner.of(p, language) for k, p in prog.partners.items() if k in campaign.partners
+            ],
+            categories=sorted(campaign.selector.categories),
+            skus=sorted(campaign.selector.skus),
+        )
+
+
+@strawberry.type
+class ConversionQuote:
+    partner: Partner
+    direction: program.Direction
+    amount: int = strawberry.field(description="Offered, in the source currency's units.")
+    points: int = strawberry.field(description="Coalition points that leave (OUT) or arrive (IN).")
+    partner_amount: int = strawberry.field(
+        description="Partner units that arrive (OUT) or leave (IN); what fills no whole block "
+        "stays where it was."
+    )
+    rate: str

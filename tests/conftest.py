@@ -19,10 +19,10 @@ import pytest
 from app import storage
 from app.asgi import Runtime, create_app, prepare, read_program
 from app.embedded_redis import EmbeddedRedis
-from app.settings import DEMO_PROGRAM, Settings, tortoise_url
+from app.settings import Settings, tortoise_url
 from domain import sql
 from partners import api_keys
-from tests.helpers import API, Stores
+from tests.helpers import API, BASE_PROGRAM, Stores
 
 BACKENDS = [
     b for b in os.environ.get("COALITION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
@@ -97,7 +97,7 @@ async def stores(
     await storage.migrate(url)
     await storage.open_sql(url)
     redis = storage.open_redis(redis_url)
-    program = await prepare(read_program(DEMO_PROGRAM))
+    program = await prepare(read_program(BASE_PROGRAM))
     version = await sql.row(
         sql.connection(),
         "SELECT sqlite_version() AS v" if backend == "sqlite" else "SELECT version() AS v",
@@ -139,9 +139,9 @@ async def _empty(stores: Stores) -> None:
 
 @pytest.fixture
 async def db(stores: Stores) -> Stores:
-    """An empty database with the demo program applied, and an empty Redis."""
+    """An empty database with the base test program applied, and an empty Redis."""
     await _empty(stores)
-    stores.program = await prepare(read_program(DEMO_PROGRAM))
+    stores.program = await prepare(read_program(BASE_PROGRAM))
     return stores
 
 
@@ -160,7 +160,8 @@ def settings() -> Settings:
 @pytest.fixture
 async def api(db: Stores, settings: Settings) -> AsyncIterator[API]:
     """The ASGI app in-process, over the test's empty stores."""
-    app = create_app(settings, Runtime(db.program, db.redis))
+    runtime = Runtime(db.program, db.redis)
+    app = create_app(settings, runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as client:
-        yield API(client, settings, db)
+        yield API(client, settings, db, runtime)

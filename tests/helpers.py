@@ -9,16 +9,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import redis.asyncio as aioredis
 
+from app.asgi import Runtime, prepare
 from app.settings import Settings
 from domain import sql
 from domain.program import Program
+from domain.program_file import load_program
 from schema import ids
+
+# The program tests run on: stable, whatever the demo program shows off.
+BASE_PROGRAM = Path(__file__).with_name("programs") / "base.toml"
 
 
 @dataclass
@@ -53,11 +59,22 @@ class API:
     """The app through HTTP, in-process. `as_` picks the caller: headers from `admin()`,
     `member(...)` or `await partner(...)`, or None for anonymous."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: Settings, stores: Stores) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, settings: Settings, stores: Stores, runtime: Runtime
+    ) -> None:
         self.client = client
         self.settings = settings
         self.stores = stores
+        self.runtime = runtime
         self._partner_keys: dict[str, str] = {}
+
+    async def use_program(self, program: Program | str) -> Program:
+        """Applies another program (a Program, or program-file text) to the running app."""
+        if isinstance(program, str):
+            program = load_program(program)
+        applied = await prepare(program)
+        self.runtime.program = self.stores.program = applied
+        return applied
 
     # -- callers --------------------------------------------------------------------------
     def admin(self) -> dict[str, str]:
@@ -291,13 +308,34 @@ async def assert_ledger_consistent() -> dict[int, int]:
     )
     assert drift == [], f"lots whose remaining disagrees with their draws: {drift}"
 
+    # A release makes held points spendable without an entry, so only wallets that never
+    # held points must show their balance as their last entry's balanceAfter.
     stale = await sql.rows(
         conn,
         "SELECT a.id, a.balance, e.balance_after FROM account a JOIN entry e ON e.account_id = "
         "a.id WHERE a.kind = 'member' AND e.transaction_id = (SELECT MAX(transaction_id) FROM "
-        "entry WHERE account_id = a.id) AND e.balance_after <> a.balance",
+        "entry WHERE account_id = a.id) AND e.balance_after <> a.balance AND NOT EXISTS "
+        "(SELECT 1 FROM lot l JOIN ledger_transaction t ON t.id = l.transaction_id "
+        "WHERE l.account_id = a.id AND l.available_at > t.created_at)",
     )
     assert stale == [], f"wallets whose last balanceAfter is not their balance: {stale}"
+
+    debts = await sql.row(
+        conn,
+        "SELECT COALESCE(SUM(debt), 0) AS owed, COALESCE(MIN(debt), 0) AS lowest FROM account "
+        "WHERE kind = 'member'",
+    )
+    receivable = await sql.row(
+        conn,
+        "SELECT COALESCE(SUM(e.amount), 0) AS total FROM entry e JOIN account a ON "
+        "a.id = e.account_id WHERE a.code = 'receivable'",
+    )
+    assert debts is not None
+    assert receivable is not None
+    assert int(debts["lowest"]) >= 0, "a member owes a negative amount"
+    assert int(receivable["total"]) == -int(debts["owed"]), (
+        f"receivable entries {receivable['total']} do not match the debts {debts['owed']}"
+    )
     return balances
 
 

@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from app.asgi import Runtime, create_app, prepare, read_program
-from app.settings import DEMO_PROGRAM, Settings
+from app.settings import Settings
 from domain import sql
 from schema import ids
 from tests.conftest import _empty as empty_stores
 from tests.helpers import (
     API,
+    BASE_PROGRAM,
     WRITTEN_TABLES,
     Stores,
     assert_ledger_consistent,
@@ -109,11 +110,11 @@ async def shared(stores: Stores, settings: Settings) -> AsyncIterator[Shared]:
     app = create_app(settings, runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as client:
-        api = API(client, settings, stores)
+        api = API(client, settings, stores, runtime)
         built = _built.get(stores.backend)
         if built is None or await _fingerprint() != built[1]:
             await empty_stores(stores)
-            stores.program = runtime.program = await prepare(read_program(DEMO_PROGRAM))
+            stores.program = runtime.program = await prepare(read_program(BASE_PROGRAM))
             world = await build_world(api)
             state = Shared(api, world, await table_counts(), await assert_ledger_consistent())
             built = _built[stores.backend] = (state, await _fingerprint())

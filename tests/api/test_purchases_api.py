@@ -66,3 +66,12 @@ async def test_lines_are_kept_for_offers_and_insights(api: API):
         ("CROISSANT", "bakery", 1),
         ("LATTE", "coffee", 2),
     ]
+
+
+async def test_a_retry_may_write_the_same_amount_another_way(api: API):
+    ana = await api.enroll("ana")
+    first = await api.purchase(ana, "100", order_id="A-1", key="k", shipping="5")
+    again = await api.purchase(ana, "100.00", order_id="A-1", key="k", shipping="5.0")
+    assert again["userErrors"] == []
+    assert again["transaction"]["id"] == first["transaction"]["id"]
+    assert await api.balance(ana) == 95

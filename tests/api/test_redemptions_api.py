@@ -6,10 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import httpx
-
-from app.asgi import Runtime, create_app
-from app.settings import Settings
 from domain import sql
 from tests.helpers import API, assert_ledger_consistent, new_key, reward_gid, table_counts
 
@@ -191,7 +187,7 @@ async def test_the_last_unit_goes_to_one_member_and_then_it_is_out_of_stock(api:
     await assert_ledger_consistent()
 
 
-async def test_a_program_with_a_stock_of_one(api: API, settings: Settings):
+async def test_a_program_with_a_stock_of_one(api: API):
     program = api.stores.program
     tiny = replace(
         program,
@@ -200,25 +196,21 @@ async def test_a_program_with_a_stock_of_one(api: API, settings: Settings):
             "lounge-pass": replace(program.rewards["lounge-pass"], stock=1, points_cost=100),
         },
     )
-    app = create_app(settings, Runtime(tiny, api.stores.redis))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://coalition.test"
-    ) as client:
-        small = API(client, settings, api.stores)
-        ana = await small.enroll("ana")
-        bob = await small.enroll("bob")
-        await small.purchase(ana, "1000")
-        await small.purchase(bob, "1000")
-        assert (await stock(small))["lounge-pass"] == 1
+    await api.use_program(tiny)
+    ana = await api.enroll("ana")
+    bob = await api.enroll("bob")
+    await api.purchase(ana, "1000")
+    await api.purchase(bob, "1000")
+    assert (await stock(api))["lounge-pass"] == 1
 
-        first = await redeem(small, "lounge-pass", ana)
-        second = await redeem(small, "lounge-pass", bob)
+    first = await redeem(api, "lounge-pass", ana)
+    second = await redeem(api, "lounge-pass", bob)
 
-        assert first["userErrors"] == []
-        assert first["member"]["balance"] == 900
-        assert [e["code"] for e in second["userErrors"]] == ["OUT_OF_STOCK"]
-        assert await small.balance(bob) == 1000
-        assert (await stock(small))["lounge-pass"] == 0
+    assert first["userErrors"] == []
+    assert first["member"]["balance"] == 900
+    assert [e["code"] for e in second["userErrors"]] == ["OUT_OF_STOCK"]
+    assert await api.balance(bob) == 1000
+    assert (await stock(api))["lounge-pass"] == 0
     await assert_ledger_consistent()
 
 

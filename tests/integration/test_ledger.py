@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from domain import adjustments, ledger, members, purchases, redemptions, sql
 from domain.actors import ADMIN
 from domain.errors import DomainError, ErrorCode
-from domain.program import Program
+from domain.program import NEVER, Expiry, Program
 from domain.unit import unit_of_work
 from tests.helpers import Stores, assert_ledger_consistent, new_key, table_counts
 
@@ -123,8 +123,8 @@ async def test_debits_take_soonest_expiry_first_oldest_first_among_equals_never_
 ):
     wallet = await enroll(db)
     in_365 = db.program
-    in_30 = replace(db.program, expiry_days=30)
-    never = replace(db.program, expiry_days=None)
+    in_30 = replace(db.program, expiry=Expiry(days=30))
+    never = replace(db.program, expiry=NEVER)
     await credit(in_365, wallet, 100)  # a: expires in a year
     await credit(never, wallet, 100)  # b: never expires
     await credit(in_30, wallet, 100)  # c: expires in a month
@@ -169,9 +169,9 @@ async def test_cancelling_a_redemption_puts_the_points_back_into_the_very_lots_t
     db: Stores,
 ):
     wallet = await enroll(db)
-    await credit(replace(db.program, expiry_days=30), wallet, 400)
+    await credit(replace(db.program, expiry=Expiry(days=30)), wallet, 400)
     await credit(db.program, wallet, 500)
-    await credit(replace(db.program, expiry_days=None), wallet, 300)
+    await credit(replace(db.program, expiry=NEVER), wallet, 300)
     before = await lots(wallet)
 
     redeemed = await redeem(db, wallet, "discount-10")  # 1000 points
@@ -191,7 +191,7 @@ async def test_a_share_drawn_from_a_lot_that_has_expired_since_comes_back_as_a_f
     db: Stores,
 ):
     wallet = await enroll(db)
-    await credit(replace(db.program, expiry_days=30), wallet, 600)
+    await credit(replace(db.program, expiry=Expiry(days=30)), wallet, 600)
     await credit(db.program, wallet, 600)
     soon, later = await lots(wallet)
     redeemed = await redeem(db, wallet, "discount-10")
@@ -336,7 +336,7 @@ async def test_a_negative_adjustment_never_takes_lifetime_below_zero(db: Stores)
 
 async def test_points_expire_at_local_midnight_in_the_program_time_zone_a_year_on(db: Stores):
     assert db.program.timezone == "Europe/Bucharest"
-    assert db.program.expiry_days == 365
+    assert db.program.expiry == Expiry(days=365)
     wallet = await enroll(db)
     started = datetime.now(UTC)
     await credit(db.program, wallet, 10)
@@ -358,7 +358,7 @@ async def test_points_expire_at_local_midnight_in_the_program_time_zone_a_year_o
 
 async def test_a_program_without_expiry_gives_lots_that_never_expire(db: Stores):
     wallet = await enroll(db)
-    await credit(replace(db.program, expiry_days=None), wallet, 10)
+    await credit(replace(db.program, expiry=NEVER), wallet, 10)
     (lot,) = await lots(wallet)
     assert lot["expires_at"] is None
 
@@ -412,6 +412,7 @@ async def test_every_posting_writes_a_points_changed_event_with_its_delta_and_ba
             "balance": balance,
             "pending": 0,
             "lifetime": lifetime,
+            "debt": 0,
         }
     total = await sql.row(
         sql.connection(), "SELECT COUNT(*) AS n FROM outbox_event WHERE type = 'points.changed'"

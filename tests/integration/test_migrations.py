@@ -33,8 +33,11 @@ TABLES = {
     "program_version",
     "purchase",
     "purchase_line",
+    "purchase_refund",
     "redemption",
     "reward_stock",
+    "campaign_budget",
+    "referral_award",
 }
 
 UNIQUE = {
@@ -51,9 +54,17 @@ UNIQUE = {
     ("partner", ("key",)),
     ("partner_api_key", ("key_hash",)),
     ("reward_stock", ("reward_key",)),
+    ("campaign_budget", ("campaign_key",)),
+    ("referral_award", ("referee_id",)),
 }
 
-CHECKS = {"account_member_not_negative", "lot_remaining_in_range", "reward_stock_not_negative"}
+CHECKS = {
+    "account_member_not_negative",
+    "account_debt_not_negative",
+    "lot_remaining_in_range",
+    "reward_stock_not_negative",
+    "campaign_budget_not_negative",
+}
 
 
 def _normal(predicate: str | None) -> str | None:
@@ -142,6 +153,7 @@ async def test_the_migrations_build_every_table(db: Stores):
     assert await tables(db) >= TABLES
     assert await applied_migrations() == [
         ("domain", "0001_initial"),
+        ("domain", "0002_program_rules"),
         ("partners", "0001_initial"),
     ]
 

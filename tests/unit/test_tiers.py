@@ -6,11 +6,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.settings import DEMO_PROGRAM
-from domain.program import Text, Tier, load_program
+from domain.program import Text, Tier
+from domain.program_file import load_program
 from gamification.tiers import TierProgress, tier_progress
+from tests.helpers import BASE_PROGRAM
 
-TIERS = load_program(DEMO_PROGRAM.read_text()).tiers  # bronze 0, silver 2500, gold 10000
+TIERS = load_program(BASE_PROGRAM.read_text()).tiers  # bronze 0, silver 2500, gold 10000
 
 
 def tier(key: str, threshold: int) -> Tier:

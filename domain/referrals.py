@@ -1,0 +1,100 @@
+"""Referrals: when a referred member's first qualifying purchase comes in, both earn.
+
+A referral pays out once per new member (a referral_award row), the referrer at most
+`max_per_referrer` times. Self-referral is refused at enrolment; loops cannot form, since a
+member is referred only when it enrols, by someone already enrolled.
+"""
+
+from __future__ import annotations
+
+from domain import earning, ledger, members, sql, views
+from domain.unit import Unit
+
+
+async def reward_first_purchase(
+    unit: Unit,
+    referee: views.MemberView,
+    purchase: earning.Purchase,
+    award: earning.Award,
+    purchase_id: int,
+) -> views.Changed | None:
+    """Pays the referral if this purchase qualifies and none was paid yet; returns the new
+    member as it stands afterwards, when it earned something."""
+    referral = unit.program.referral
+    assert referral is not None
+    assert referee.referred_by is not None
+    minimum = referral.minimum.get(purchase.currency)
+    if award.eligible_amount <= 0 or (minimum is not None and award.eligible_amount < minimum):
+        return None
+    # The new member's wallet row is the lock: two first purchases at once pay out once.
+    wallet = ledger.Wallet.of(referee)
+    await ledger.lock(unit, wallet)
+    paid = await sql.row(
+        unit.conn, "SELECT 1 AS yes FROM referral_award WHERE referee_id = ?", [referee.id]
+    )
+    if paid is not None:
+        return None
+    # The referrer's wallet too: its referees' first purchases are counted one at a time.
+    # (Referrers enrolled before their referees, so these locks are always taken in that order.)
+    referrer = await members.find(members.MemberRef(id=referee.referred_by))
+    await ledger.lock(unit, ledger.Wallet.of(referrer))
+    count = await sql.row(
+        unit.conn,
+        "SELECT COUNT(*) AS n FROM referral_award WHERE referrer_id = ?",
+        [referee.referred_by],
+    )
+    await sql.execute(
+        unit.conn,
+        "INSERT INTO referral_award (referee_id, referrer_id, purchase_id, created_at) "
+        "VALUES (?, ?, ?, ?)",
+        [referee.id, referee.referred_by, purchase_id, unit.now],
+    )
+    changed = None
+    pending = unit.program.purchase_pending_days
+    if referral.referee_points:
+        movement = await ledger.credit(
+            unit,
+            wallet,
+            referral.referee_points,
+            ledger.ISSUANCE,
+            ledger.Posting(
+                kind="REFERRAL",
+                source="program",
+                reference=f"purchase:{purchase_id}",
+                description="Welcome bonus: a friend referred you",
+            ),
+            counts_toward_lifetime=True,
+            pending_days=pending,
+        )
+        changed = ledger.changed(referee, movement)
+    referrer_paid = referral.referrer_points > 0 and (
+        referral.max_per_referrer is None
+        or int(count["n"] if count else 0) < referral.max_per_referrer
+    )
+    if referrer_paid:
+        await ledger.credit(
+            unit,
+            ledger.Wallet.of(referrer),
+            referral.referrer_points,
+            ledger.ISSUANCE,
+            ledger.Posting(
+                kind="REFERRAL",
+                source="program",
+                reference=f"member:{referee.id}",
+                description="Referral bonus: your friend made their first purchase",
+            ),
+            counts_toward_lifetime=True,
+            pending_days=pending,
+        )
+    unit.emit(
+        "referral.rewarded",
+        {
+            "referrerId": referee.referred_by,
+            "refereeId": referee.id,
+            "purchaseId": purchase_id,
+            "refereePoints": referral.referee_points,
+            "referrerPoints": referral.referrer_points if referrer_paid else 0,
+        },
+        member_id=referee.id,
+    )
+    return changed
