@@ -42,8 +42,9 @@ class TransactionView:
     reference: str | None
     occurred_at: datetime
     created_at: datetime
-    # How an earning was worked out: {rule, description, points} per rule that contributed.
-    breakdown: tuple[dict[str, str], ...] = ()
+    # How an earning was worked out: {rule, description, points} per rule that contributed,
+    # as stored (JSON text, or already parsed); `breakdown_of` reads it.
+    breakdown: Any = ()
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,13 @@ def transaction_view(r: dict[str, Any]) -> TransactionView:
         reference=r["reference"],
         occurred_at=sql.to_datetime(r["occurred_at"]),
         created_at=sql.to_datetime(r["created_at"]),
-        breakdown=tuple(sql.to_json(r["breakdown"]) or ()),
+        breakdown=r["breakdown"],
     )
+
+
+def breakdown_of(view: TransactionView) -> list[dict[str, Any]]:
+    lines = sql.to_json(view.breakdown) or []
+    return [line for line in lines if isinstance(line, dict)]
 
 
 @dataclass(frozen=True)

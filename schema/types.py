@@ -218,9 +218,22 @@ class PointTransaction(Node):
     reference: str | None
     occurred_at: datetime
     created_at: datetime
-    breakdown: list[PointsBreakdownLine] = strawberry.field(
+    view: strawberry.Private[views.TransactionView]
+
+    @strawberry.field(
         description="How an earning was worked out, rule by rule (empty for other kinds)."
     )
+    def breakdown(self) -> list[PointsBreakdownLine]:
+        # Built only when asked for, and read leniently: one odd stored line must not hide
+        # the whole history.
+        return [
+            PointsBreakdownLine(
+                rule=str(line.get("rule", "")),
+                description=str(line.get("description", "")),
+                points=Decimal(str(line.get("points", "0"))),
+            )
+            for line in views.breakdown_of(self.view)
+        ]
 
     @classmethod
     def of(cls, view: views.TransactionView) -> PointTransaction:
@@ -233,15 +246,7 @@ class PointTransaction(Node):
             reference=view.reference,
             occurred_at=view.occurred_at,
             created_at=view.created_at,
-            breakdown=[
-                PointsBreakdownLine(
-                    # Read leniently: one odd stored line must not hide the whole history.
-                    rule=str(line.get("rule", "")),
-                    description=str(line.get("description", "")),
-                    points=Decimal(str(line.get("points", "0"))),
-                )
-                for line in view.breakdown
-            ],
+            view=view,
         )
 
 
