@@ -338,6 +338,11 @@ def points_for_action(action_key: str, program: Program) -> ActionAward | None:
     return ActionAward(points=action.points, breakdown=(line,))
 
 
+def bonus_line(rule: str, description: str, points: int) -> dict[str, str]:
+    """The breakdown of a fixed bonus (signup, birthday, referral): one line, its rule."""
+    return BreakdownLine(rule, description, Decimal(points)).as_json()
+
+
 def upper_bound(purchase: Purchase, program: Program) -> Decimal:
     """The most `points_for` can give this purchase under this program, whatever the
     circumstances: every multiplier and every fixed amount at once."""

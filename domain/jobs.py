@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain import ledger, sql
+from domain.earning import bonus_line
 from domain.program import Program, birthday_in
 from domain.unit import Unit, unit_of_work, utcnow
 
@@ -158,6 +159,7 @@ async def birthday_bonuses(program: Program, now: datetime, report: Report) -> N
                 source="program",
                 reference=reference,
                 description="Happy birthday!",
+                breakdown=[bonus_line("birthday", "Birthday bonus", points)],
             ),
             counts_toward_lifetime=True,
         )

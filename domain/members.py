@@ -11,6 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from domain import idempotency, ledger, sql, text, views
 from domain.actors import Actor
+from domain.earning import bonus_line
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from domain.models import Member
 from domain.program import Program
@@ -139,7 +140,12 @@ async def enroll(
                 ledger.Wallet(member_id=member.id, account_id=account["id"]),
                 unit.program.signup_points,
                 ledger.ISSUANCE,
-                ledger.Posting(kind="SIGNUP", source="program", description="Welcome bonus"),
+                ledger.Posting(
+                    kind="SIGNUP",
+                    source="program",
+                    description="Welcome bonus",
+                    breakdown=[bonus_line("signup", "Welcome bonus", unit.program.signup_points)],
+                ),
                 counts_toward_lifetime=True,
             )
         return {"memberId": member.id}

@@ -220,6 +220,22 @@ class Badge:
     levels: tuple[int, ...]
 
 
+class BoardPeriod(StrEnum):
+    ALL_TIME = "ALL_TIME"
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A ranking of members by a metric, kept for each of its periods."""
+
+    key: str
+    name: Text
+    metric: str
+    periods: tuple[BoardPeriod, ...]
+
+
 @dataclass(frozen=True)
 class Program:
     name: Text
@@ -241,6 +257,7 @@ class Program:
     signup_points: int | None = None
     birthday_points: int | None = None
     badges: tuple[Badge, ...] = ()
+    leaderboards: tuple[Leaderboard, ...] = ()
     # Set once the program is applied: the version every transaction records.
     version: int | None = None
 

@@ -26,12 +26,14 @@ from domain.program import (
     NEVER,
     Action,
     Badge,
+    BoardPeriod,
     Campaign,
     CampaignKind,
     Cap,
     ConversionRate,
     Direction,
     Expiry,
+    Leaderboard,
     Partner,
     Period,
     Program,
@@ -94,6 +96,7 @@ TOP_LEVEL = {
     "rewards",
     "partners",
     "badges",
+    "leaderboards",
 }
 
 
@@ -165,10 +168,12 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
     rules = r.keyed_list(doc, "purchase_rules", ENTITY_KEY, _read_rule)
     campaigns = r.keyed_list(doc, "campaigns", ENTITY_KEY, _read_campaign)
     badges = r.keyed_list(doc, "badges", ENTITY_KEY, _read_badge)
-    for index, badge in badges:
-        action = badge.metric.removeprefix("actions:")
-        if badge.metric.startswith("actions:") and action not in actions:
-            r.problem(f"badges[{index}].metric", f"no action has the key {action!r}")
+    boards = r.keyed_list(doc, "leaderboards", ENTITY_KEY, _read_leaderboard)
+    for section, items in (("badges", badges), ("leaderboards", boards)):
+        for index, item in items:
+            action = item.metric.removeprefix("actions:")
+            if item.metric.startswith("actions:") and action not in actions:
+                r.problem(f"{section}[{index}].metric", f"no action has the key {action!r}")
     referral = _read_referral(r, doc)
     signup = _read_points_section(r, doc, "signup")
     birthday = _read_points_section(r, doc, "birthday")
@@ -195,6 +200,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         signup_points=signup,
         birthday_points=birthday,
         badges=tuple(badge for _, badge in badges),
+        leaderboards=tuple(board for _, board in boards),
     )
 
 
@@ -439,6 +445,26 @@ def _read_badge(r: _Reader, item: dict[str, Any], path: str, key: str) -> Badge 
     if name is None or metric is None or not levels:
         return None
     return Badge(key=key, name=name, description=description, metric=metric, levels=levels)
+
+
+def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> Leaderboard | None:
+    r.only_keys(item, path, {"key", "name", "metric", "periods"})
+    name = r.text(item, f"{path}.name", required=True)
+    metric = r.string(item, f"{path}.metric", required=True, pattern=BADGE_METRIC)
+    periods: list[BoardPeriod] = []
+    listed = item.get("periods", ["ALL_TIME"])
+    if not isinstance(listed, list) or not listed:
+        r.problem(f"{path}.periods", 'must be a list like ["ALL_TIME", "WEEK", "MONTH"]')
+    else:
+        known = {p.value: p for p in BoardPeriod}
+        for index, value in enumerate(listed):
+            if value not in known:
+                r.problem(f"{path}.periods[{index}]", f"{value!r} is not one of {', '.join(known)}")
+            elif known[value] not in periods:
+                periods.append(known[value])
+    if name is None or metric is None or not periods:
+        return None
+    return Leaderboard(key=key, name=name, metric=metric, periods=tuple(periods))
 
 
 def _read_referral(r: _Reader, doc: dict[str, Any]) -> Referral | None:

@@ -8,6 +8,7 @@ member is referred only when it enrols, by someone already enrolled.
 from __future__ import annotations
 
 from domain import earning, ledger, members, sql, views
+from domain.earning import bonus_line
 from domain.unit import Unit
 
 
@@ -62,6 +63,7 @@ async def reward_first_purchase(
                 source="program",
                 reference=f"purchase:{purchase_id}",
                 description="Welcome bonus: a friend referred you",
+                breakdown=[bonus_line("referral", "Referred by a friend", referral.referee_points)],
             ),
             counts_toward_lifetime=True,
             pending_days=pending,
@@ -82,6 +84,9 @@ async def reward_first_purchase(
                 source="program",
                 reference=f"member:{referee.id}",
                 description="Referral bonus: your friend made their first purchase",
+                breakdown=[
+                    bonus_line("referral", "A friend you referred", referral.referrer_points)
+                ],
             ),
             counts_toward_lifetime=True,
             pending_days=pending,

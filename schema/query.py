@@ -14,6 +14,7 @@ from schema.context import Context
 from schema.permissions import ForbiddenError, may_see_member
 from schema.types import (
     Badge,
+    Board,
     Campaign,
     Connection,
     ConversionQuote,
@@ -164,6 +165,11 @@ class Query:
     def badges(self, info: Info[Context, None]) -> list[Badge]:
         ctx = info.context
         return [Badge.of(b, ctx.language) for b in ctx.program.badges]
+
+    @strawberry.field(description="The leaderboards the program keeps, and for which periods.")
+    def boards(self, info: Info[Context, None]) -> list[Board]:
+        ctx = info.context
+        return [Board.of(b, ctx.language) for b in ctx.program.leaderboards]
 
     @strawberry.field(description="Campaigns running now or to come, soonest first.")
     def campaigns(self, info: Info[Context, None]) -> list[Campaign]:

@@ -149,6 +149,7 @@ class Partner(Node):
 strawberry.enum(program.Period, name="LimitPeriod")
 strawberry.enum(program.Direction, name="TransferDirection")
 strawberry.enum(program.CampaignKind, name="CampaignKind")
+strawberry.enum(program.BoardPeriod, name="LeaderboardPeriod")
 
 
 @strawberry.type
@@ -472,3 +473,20 @@ class ConversionQuote:
         "stays where it was."
     )
     rate: str
+
+
+@strawberry.type
+class Board:
+    key: str
+    name: str
+    metric: str = strawberry.field(description='What ranks members: "points_earned"...')
+    periods: list[program.BoardPeriod]
+
+    @classmethod
+    def of(cls, board: program.Leaderboard, language: str | None) -> Board:
+        return cls(
+            key=board.key,
+            name=board.name.get(language),
+            metric=board.metric,
+            periods=list(board.periods),
+        )

@@ -486,3 +486,20 @@ async def test_a_purchase_is_forbidden_to_everyone_else(api: API):
 async def test_an_unknown_purchase_is_null(api: API):
     data = await api.gql(PURCHASE_NODE, {"id": ids.global_id("Purchase", 424242)}, as_=api.admin())
     assert data == {"node": None}
+
+
+async def test_boards_lists_the_leaderboards_of_the_program(api: API):
+    await api.use_program(
+        BASE_PROGRAM.read_text()
+        + '\n[[leaderboards]]\nkey = "points"\nname = { en = "Top earners", ro = "Top" }\n'
+        'metric = "points_earned"\nperiods = ["ALL_TIME", "MONTH"]\n'
+    )
+    data = await api.gql("{ boards { key name metric periods } }")
+    assert data["boards"] == [
+        {
+            "key": "points",
+            "name": "Top earners",
+            "metric": "points_earned",
+            "periods": ["ALL_TIME", "MONTH"],
+        }
+    ]

@@ -390,3 +390,26 @@ async def test_no_signup_bonus_without_a_signup_section(api: API):
     counts = await table_counts()
     assert counts["ledger_transaction"] == 0
     assert counts["lot"] == 0
+
+
+async def test_bonuses_say_in_their_breakdown_what_gave_them(api: API):
+    await api.use_program(
+        BASE_PROGRAM.read_text()
+        + "\n[signup]\npoints = 100\n[referral]\nreferrer_points = 500\nreferee_points = 250\n"
+    )
+    await api.enroll("ana", email="ana@example.com")
+    code = (await api.gql('{ member(externalId: "ana") { referralCode } }', as_=api.admin()))[
+        "member"
+    ]["referralCode"]
+    bob = await api.enroll("bob", email="bob@example.com", referralCode=code)
+    await api.purchase(bob, "100")
+    data = await api.gql(
+        "query($id: ID!) { member(id: $id) { transactions(first: 10) { nodes { kind "
+        "breakdown { rule points } } } } }",
+        {"id": bob},
+        as_=api.admin(),
+    )
+    by_kind = {n["kind"]: n["breakdown"] for n in data["member"]["transactions"]["nodes"]}
+    assert by_kind["SIGNUP"] == [{"rule": "signup", "points": "100"}]
+    assert by_kind["REFERRAL"] == [{"rule": "referral", "points": "250"}]
+    assert by_kind["EARN"] == [{"rule": "base", "points": "100"}]

@@ -3061,3 +3061,33 @@ def test_a_valid_program_with_one_section_spoiled_is_reported_not_raised(
     if invalid is not None:
         assert invalid.problems
         assert all(p.message for p in invalid.problems)
+
+
+def board(metric: str = '"points_earned"', periods: str = '["ALL_TIME", "WEEK"]') -> str:
+    return (
+        f'[[leaderboards]]\nkey = "points"\nname = "Top"\nmetric = {metric}\nperiods = {periods}\n'
+    )
+
+
+def test_a_leaderboard_is_kept_with_its_periods():
+    boards = load_program(RICH + board()).leaderboards
+    assert [(b.key, b.metric, [p.value for p in b.periods]) for b in boards] == [
+        ("points", "points_earned", ["ALL_TIME", "WEEK"])
+    ]
+    default = load_program(RICH + board().replace('periods = ["ALL_TIME", "WEEK"]\n', ""))
+    assert [p.value for p in default.leaderboards[0].periods] == ["ALL_TIME"]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "path", "fragment"),
+    [
+        (board(periods='["DAILY"]'), "leaderboards[0].periods[0]", "is not one of"),
+        (board(periods="[]"), "leaderboards[0].periods", "must be a list"),
+        (board(metric='"actions:NOPE"'), "leaderboards[0].metric", "no action has the key"),
+        (board(metric='"likes"'), "leaderboards[0].metric", "does not match the pattern"),
+    ],
+)
+def test_a_leaderboard_mistake_is_located(snippet: str, path: str, fragment: str):
+    problem = only_problem(RICH + snippet)
+    assert problem.path == path
+    assert fragment in problem.message
