@@ -664,7 +664,7 @@ def cases(draw: st.DrawFn) -> Case:
         )
     if draw(st.booleans()):
         points = draw(st.integers(1, 500))
-        level = draw(st.integers(0, 5000))
+        level = draw(st.integers(1, 5000))  # a threshold of 0 is no threshold: refused
         sections.append(
             '[[purchase_rules]]\nkey = "big"\nname = "big"\nkind = "spend_threshold"\n'
             f"points = {points}\namounts = {{ {', '.join(f'{c} = {level}' for c in RATES)} }}\n"
