@@ -149,6 +149,7 @@ async def record(
                 "amount",
             )
         transaction_id = None
+        held = hold(unit.program, actor)
         fresh.append(views.Changed(member, None))
         if award.points > 0:
             movement = await ledger.credit(
@@ -165,7 +166,7 @@ async def record(
                     occurred_at=occurred_at,
                 ),
                 counts_toward_lifetime=True,
-                pending_days=hold(unit.program, actor),
+                pending_days=held,
             )
             transaction_id = movement.transaction_id
             fresh.append(ledger.changed(member, movement))
@@ -236,7 +237,7 @@ async def record(
         )
         if member.referred_by is not None and unit.program.referral is not None:
             referee = await referrals.reward_first_purchase(
-                unit, member, purchase, award, purchase_id
+                unit, member, purchase, award, purchase_id, held
             )
             if referee is not None:
                 fresh.append(replace(referee, purchase=bought))

@@ -18,9 +18,12 @@ async def reward_first_purchase(
     purchase: earning.Purchase,
     award: earning.Award,
     purchase_id: int,
+    pending_days: int,
 ) -> views.Changed | None:
     """Pays the referral if this purchase qualifies and none was paid yet; returns the new
-    member as it stands afterwards, when it earned something."""
+    member as it stands afterwards, when it earned something. The bonuses wait as long as the
+    purchase's own points (`pending_days`): a purchase returned within its window should not
+    have paid out spendable points already."""
     referral = unit.program.referral
     assert referral is not None
     assert referee.referred_by is not None
@@ -51,7 +54,6 @@ async def reward_first_purchase(
         [referee.id, referee.referred_by, purchase_id, unit.now],
     )
     changed = None
-    pending = unit.program.purchase_pending_days
     if referral.referee_points:
         movement = await ledger.credit(
             unit,
@@ -66,7 +68,7 @@ async def reward_first_purchase(
                 breakdown=[bonus_line("referral", "Referred by a friend", referral.referee_points)],
             ),
             counts_toward_lifetime=True,
-            pending_days=pending,
+            pending_days=pending_days,
         )
         changed = ledger.changed(referee, movement)
     referrer_paid = referral.referrer_points > 0 and (
@@ -89,7 +91,7 @@ async def reward_first_purchase(
                 ],
             ),
             counts_toward_lifetime=True,
-            pending_days=pending,
+            pending_days=pending_days,
         )
     unit.emit(
         "referral.rewarded",

@@ -180,6 +180,33 @@ async def test_referral_points_wait_out_the_programs_hold(api: API):
     await assert_ledger_consistent()
 
 
+async def test_referral_points_wait_out_the_recording_partners_own_hold(api: API):
+    # The program holds nothing; the Beanery holds its purchases for 7 days, and so the
+    # referral bonuses its purchase triggers.
+    await api.use_program(
+        program().replace(
+            'key = "beanery"\nname = "The Beanery"\ncurrency = "BEAN"\n',
+            'key = "beanery"\nname = "The Beanery"\ncurrency = "BEAN"\npending_days = 7\n',
+        )
+    )
+    ana = await api.enroll("ana")
+    bob = await referred(api, "bob", await code_of(api, ana))
+    await buy(api, bob, "50", as_=await api.partner("beanery"))
+    assert await state(api, bob) == {
+        "balance": 0,
+        "pendingPoints": 300,
+        "lifetimePoints": 300,
+        "pointsOwed": 0,
+    }
+    assert await state(api, ana) == {
+        "balance": 0,
+        "pendingPoints": 500,
+        "lifetimePoints": 500,
+        "pointsOwed": 0,
+    }
+    await assert_ledger_consistent()
+
+
 async def test_a_first_purchase_below_the_minimum_pays_nothing_and_a_later_one_pays(api: API):
     await api.use_program(program())
     ana = await api.enroll("ana")
