@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
-from domain.program import Action, Period, Program
+from domain.program import Action, Program
 from domain.unit import Unit
 
 
@@ -152,9 +152,8 @@ async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:
             [member_id, spec.key, *([start] if start else [])],
         )
         if found is not None and int(found["n"]) >= cap.count:
-            per = "in all" if cap.period is Period.LIFETIME else f"per {cap.period.value}"
             raise DomainError(
                 ErrorCode.LIMIT_EXCEEDED,
-                f"{spec.key} earns points at most {cap.count} times {per}.",
+                f"{spec.key} earns points at most {cap.count} times {cap.per}.",
                 "action",
             )

@@ -16,7 +16,7 @@ The stacking order, the same everywhere (deploy/program-file.md says it for oper
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
@@ -85,15 +85,19 @@ class Award:
 
     def campaign_points(self) -> dict[str, int]:
         """Whole points each campaign contributes: what its budget is charged."""
-        spent: dict[str, Decimal] = {}
-        for line in self.breakdown:
-            if line.campaign is not None:
-                spent[line.campaign] = spent.get(line.campaign, ZERO) + line.points
         return {
             key: int(points.to_integral_value(rounding=ROUND_FLOOR))
-            for key, points in spent.items()
+            for key, points in self.campaign_shares().items()
             if points > 0
         }
+
+    def campaign_shares(self) -> dict[str, Decimal]:
+        """The exact points each campaign's lines add up to, fractions included."""
+        shares: dict[str, Decimal] = {}
+        for line in self.breakdown:
+            if line.campaign is not None:
+                shares[line.campaign] = shares.get(line.campaign, ZERO) + line.points
+        return shares
 
 
 @dataclass(frozen=True)
@@ -288,13 +292,9 @@ def within_budgets(award: Award, left: Mapping[str, int]) -> Award:
     """The award with each budgeted campaign's lines cut to what its budget has left."""
     # Compared with the exact points, fractions included: a budget is never overdrawn by the
     # halves that the final rounding could turn into a whole point.
-    wanted: dict[str, Decimal] = {}
-    for line in award.breakdown:
-        if line.campaign is not None:
-            wanted[line.campaign] = wanted.get(line.campaign, ZERO) + line.points
     cut: dict[str, Decimal] = {
         key: Decimal(left[key])
-        for key, points in wanted.items()
+        for key, points in award.campaign_shares().items()
         if key in left and points > left[key]
     }
     if not cut:
@@ -321,21 +321,12 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(Decimal('0.01'))} {currency}"
 
 
-@dataclass(frozen=True)
-class ActionAward:
-    points: int
-    breakdown: tuple[BreakdownLine, ...] = field(default=())
-
-    def breakdown_json(self) -> list[dict[str, str]]:
-        return [line.as_json() for line in self.breakdown]
-
-
-def points_for_action(action_key: str, program: Program) -> ActionAward | None:
+def points_for_action(action_key: str, program: Program) -> Award | None:
     action = program.actions.get(action_key)
     if action is None:
         return None
     line = BreakdownLine(f"action:{action.key}", action.name.get(), Decimal(action.points))
-    return ActionAward(points=action.points, breakdown=(line,))
+    return Award(points=action.points, breakdown=(line,))
 
 
 def bonus_line(rule: str, description: str, points: int) -> dict[str, str]:

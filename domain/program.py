@@ -138,6 +138,11 @@ class Cap:
     count: int
     period: Period
 
+    @property
+    def per(self) -> str:
+        """The period as a sentence ends with it: "per day", "in all"."""
+        return "in all" if self.period is Period.LIFETIME else f"per {self.period.value}"
+
 
 @dataclass(frozen=True)
 class Action:
@@ -267,6 +272,9 @@ class Program:
 
     def tier_for(self, qualifying_points: int) -> Tier:
         return self.tiers[tier_index(qualifying_points, self.tiers)]
+
+    def tier(self, key: str) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.key == key), None)
 
     def tier_rank(self, key: str) -> int:
         return next(index for index, tier in enumerate(self.tiers) if tier.key == key)

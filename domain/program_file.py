@@ -598,16 +598,20 @@ class _Reader:
             return None
         return value
 
-    def decimal_value(
-        self, value: Any, path: str, *, low: Decimal, high: Decimal
-    ) -> Decimal | None:
+    def number(self, value: Any, path: str, example: str) -> Decimal | None:
+        """A plain decimal number; `example` shows the operator how to write one."""
         # Floats are accepted through their shortest decimal spelling, which is what was typed.
         text = str(value) if isinstance(value, (int, float, str)) else None
         if isinstance(value, bool) or text is None or not _PLAIN_DECIMAL.fullmatch(text):
-            self.problem(path, f'{value!r} is not a number written like 1 or "1.5"')
+            self.problem(path, f"{value!r} is not a number written like {example}")
             return None
-        number = Decimal(text)
-        if not low < number <= high:
+        return Decimal(text)
+
+    def decimal_value(
+        self, value: Any, path: str, *, low: Decimal, high: Decimal
+    ) -> Decimal | None:
+        number = self.number(value, path, '1 or "1.5"')
+        if number is not None and not low < number <= high:
             self.problem(path, f"must be greater than {low} and at most {high}")
             return None
         return number
@@ -617,11 +621,9 @@ class _Reader:
         value = parent.get(self._leaf(path))
         if value is None:
             return Decimal(0)
-        text = str(value) if isinstance(value, (int, float, str)) else ""
-        if isinstance(value, bool) or not _PLAIN_DECIMAL.fullmatch(text):
-            self.problem(path, f'{value!r} is not a number written like 2 or "2.5"')
+        number = self.number(value, path, '2 or "2.5"')
+        if number is None:
             return Decimal(0)
-        number = Decimal(text)
         if not 0 <= number <= 99:
             self.problem(path, "must be from 0 to 99")
             return Decimal(0)

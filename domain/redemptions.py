@@ -9,7 +9,7 @@ from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
-from domain.program import Period, Program, Reward
+from domain.program import Program, Reward
 from domain.unit import Unit
 
 ISSUED = "ISSUED"
@@ -81,7 +81,8 @@ async def redeem(
         if reward.min_tier is not None:
             tier = unit.program.tier_for(found.lifetime)
             if unit.program.tier_rank(tier.key) < unit.program.tier_rank(reward.min_tier):
-                needed = next(t for t in unit.program.tiers if t.key == reward.min_tier)
+                needed = unit.program.tier(reward.min_tier)
+                assert needed is not None  # the program file checks min_tier
                 raise DomainError(
                     ErrorCode.NOT_ELIGIBLE,
                     f"{reward.name.get()} is for {needed.name.get()} members and above.",
@@ -150,14 +151,9 @@ async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
         [member_id, reward.key, CANCELLED, *([start] if start else [])],
     )
     if found is not None and int(found["n"]) >= reward.limit.count:
-        per = (
-            "in all"
-            if reward.limit.period is Period.LIFETIME
-            else f"per {reward.limit.period.value}"
-        )
         raise DomainError(
             ErrorCode.LIMIT_EXCEEDED,
-            f"{reward.name.get()} can be redeemed {reward.limit.count} times {per}.",
+            f"{reward.name.get()} can be redeemed {reward.limit.count} times {reward.limit.per}.",
             "rewardId",
         )
 

@@ -26,6 +26,7 @@ from schema.types import (
     Purchase,
     Redemption,
     UserError,
+    transaction_of,
     user_error,
 )
 
@@ -87,13 +88,6 @@ async def _member(root: Any, info: Info[Context, None]) -> Member | None:
     return Member.of(view) if view else None
 
 
-async def _transaction(root: Any, info: Info[Context, None]) -> PointTransaction | None:
-    if root.transaction_id is None:
-        return None
-    view = await info.context.loaders.transactions.load(root.transaction_id)
-    return PointTransaction.of(view) if view else None
-
-
 async def _redemption(root: Any, info: Info[Context, None]) -> Redemption | None:
     if root.redemption_id is None:
         return None
@@ -153,7 +147,7 @@ class RecordPurchaseInput:
 class RecordPurchasePayload:
     member: Member | None = strawberry.field(resolver=_member)
     purchase: Purchase | None = strawberry.field(resolver=_purchase)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     purchase_id: strawberry.Private[int | None] = None
@@ -174,7 +168,7 @@ class RecordActionInput:
 @strawberry.type
 class RecordActionPayload:
     member: Member | None = strawberry.field(resolver=_member)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     transaction_id: strawberry.Private[int | None] = None
@@ -193,7 +187,7 @@ class RedeemRewardInput:
 class RedeemRewardPayload:
     member: Member | None = strawberry.field(resolver=_member)
     redemption: Redemption | None = strawberry.field(resolver=_redemption)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     redemption_id: strawberry.Private[int | None] = None
@@ -210,7 +204,7 @@ class CancelRedemptionInput:
 class CancelRedemptionPayload:
     member: Member | None = strawberry.field(resolver=_member)
     redemption: Redemption | None = strawberry.field(resolver=_redemption)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     redemption_id: strawberry.Private[int | None] = None
@@ -228,7 +222,7 @@ class AdjustPointsInput:
 @strawberry.type
 class AdjustPointsPayload:
     member: Member | None = strawberry.field(resolver=_member)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     user_errors: list[UserError]
     member_id: strawberry.Private[int | None] = None
     transaction_id: strawberry.Private[int | None] = None
@@ -250,7 +244,7 @@ class RefundPurchaseInput:
 class RefundPurchasePayload:
     member: Member | None = strawberry.field(resolver=_member)
     purchase: Purchase | None = strawberry.field(resolver=_purchase)
-    transaction: PointTransaction | None = strawberry.field(resolver=_transaction)
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
     points_clawed_back: int | None = strawberry.field(
         default=None, description="Taken back by this refund (pending, spendable, or owed)."
     )

@@ -74,7 +74,7 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
             raise ForbiddenError("You may not see this redemption.")
         return Redemption.of(red)
     if type_name == "Tier":
-        tier = next((t for t in prog.tiers if t.key == key), None)
+        tier = prog.tier(key)
         return Tier.of(tier, ctx.language) if tier else None
     if type_name == "Reward":
         reward = prog.rewards.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import decimal
 from datetime import date, datetime
 from enum import Enum
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -184,11 +184,9 @@ class Reward(Node):
             description=reward.description.get(language) if reward.description else None,
             points_cost=reward.points_cost,
             partner=Partner.of(partner, language) if partner else None,
-            min_tier=(
-                Tier.of(next(t for t in prog.tiers if t.key == reward.min_tier), language)
-                if reward.min_tier
-                else None
-            ),
+            min_tier=Tier.of(tier, language)
+            if (tier := prog.tier(reward.min_tier or ""))
+            else None,
             limit_per_member=(
                 RewardLimit(count=reward.limit.count, period=reward.limit.period)
                 if reward.limit
@@ -251,6 +249,14 @@ class PointTransaction(Node):
         )
 
 
+async def transaction_of(root: Any, info: Info[Context, None]) -> PointTransaction | None:
+    """The transaction `root.transaction_id` names, loaded only when a client asks for it."""
+    if root.transaction_id is None:
+        return None
+    view = await info.context.loaders.transactions.load(root.transaction_id)
+    return PointTransaction.of(view) if view else None
+
+
 @strawberry.enum
 class RedemptionStatus(Enum):
     ISSUED = "ISSUED"
@@ -275,10 +281,7 @@ class Redemption(Node):
         reward = ctx.program.rewards.get(self.reward_key)
         return Reward.of(reward, ctx.program, ctx.language) if reward else None
 
-    @strawberry.field
-    async def transaction(self, info: Info[Context, None]) -> PointTransaction | None:
-        view = await info.context.loaders.transactions.load(self.transaction_id)
-        return PointTransaction.of(view) if view else None
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
 
     @classmethod
     def of(cls, view: views.RedemptionView) -> Redemption:
@@ -384,12 +387,7 @@ class Purchase(Node):
     occurred_at: datetime
     transaction_id: strawberry.Private[int | None]
 
-    @strawberry.field
-    async def transaction(self, info: Info[Context, None]) -> PointTransaction | None:
-        if self.transaction_id is None:
-            return None
-        view = await info.context.loaders.transactions.load(self.transaction_id)
-        return PointTransaction.of(view) if view else None
+    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
 
     @classmethod
     def of(cls, view: views.PurchaseView) -> Purchase:
