@@ -54,31 +54,18 @@ def quote(partner: Partner, direction: Direction, amount: int, at: datetime) -> 
             f"Convert at least {rate.minimum_blocks * block} {unit}, in blocks of {block}.",
             "amount",
         )
-    delivered = (
-        _after_fee(blocks * rate.points, rate)
-        if direction is Direction.IN
-        else _after_fee(blocks * rate.partner_units, rate)
-    )
+    if direction is Direction.IN:
+        points = _after_fee(blocks * rate.points, rate)
+        partner_amount = blocks * rate.partner_units
+        delivered = points
+    else:
+        points = blocks * rate.points
+        partner_amount = _after_fee(blocks * rate.partner_units, rate)
+        delivered = partner_amount
     if delivered == 0:
         raise DomainError(
             ErrorCode.LIMIT_EXCEEDED,
             "After the fee, this amount would deliver nothing; convert more.",
             "amount",
         )
-    if direction is Direction.IN:
-        return Quote(
-            direction,
-            amount,
-            _after_fee(blocks * rate.points, rate),
-            blocks * rate.partner_units,
-            rate,
-            partner.currency,
-        )
-    return Quote(
-        direction,
-        amount,
-        blocks * rate.points,
-        _after_fee(blocks * rate.partner_units, rate),
-        rate,
-        partner.currency,
-    )
+    return Quote(direction, amount, points, partner_amount, rate, partner.currency)

@@ -43,10 +43,13 @@ _system_ids: dict[str, int] = {}
 
 async def ensure_system_accounts() -> None:
     """Creates the system accounts if missing and remembers their ids."""
-    _system_ids.clear()
+    found = {}
     for code in SYSTEM_ACCOUNTS:
         account, _ = await Account.get_or_create(code=code, defaults={"kind": code})
-        _system_ids[code] = account.id
+        found[code] = account.id
+    # Swapped in at once: requests posting while a new program version loads keep the ids.
+    _system_ids.clear()
+    _system_ids.update(found)
 
 
 def system_account(code: str) -> int:

@@ -9,7 +9,7 @@ from datetime import date
 
 from tortoise.exceptions import IntegrityError
 
-from domain import idempotency, ledger, sql, text, views
+from domain import history, idempotency, ledger, sql, text, views
 from domain.actors import Actor
 from domain.earning import bonus_line
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
@@ -157,13 +157,11 @@ async def enroll(
 async def find(ref: MemberRef, field: str = "memberId") -> views.MemberView:
     """The member a request names, with its wallet, in one statement."""
     if ref.id is not None:
-        found = await sql.row(sql.connection(), f"{views.MEMBER_SELECT} WHERE m.id = ?", [ref.id])
+        found = (await history.members_by_id([ref.id])).get(ref.id)
     elif ref.external_id is not None:
-        found = await sql.row(
-            sql.connection(), f"{views.MEMBER_SELECT} WHERE m.external_id = ?", [ref.external_id]
-        )
+        found = await history.member_by_external_id(ref.external_id)
     else:
         raise InvalidInput(field, "Say which member: give memberId or externalId.")
     if found is None:
         raise NotFound("Member", field if ref.id is not None else "externalId")
-    return views.member_view(found)
+    return found

@@ -16,9 +16,9 @@ async def latest() -> ProgramVersion | None:
 async def apply(program: Program) -> Program:
     """Records the program as the current version (unless it already is) and returns it with
     its version number set; transactions posted under it will say so."""
-    latest = await ProgramVersion.all().order_by("-id").first()
-    if latest is None or latest.digest != program.digest:
-        latest = await ProgramVersion.create(digest=program.digest, source=program.source)
+    current = await latest()
+    if current is None or current.digest != program.digest:
+        current = await ProgramVersion.create(digest=program.digest, source=program.source)
     await redemptions.sync_stock(program)
     budgeted = [c.key for c in program.campaigns if c.budget is not None]
     known = set(
@@ -29,4 +29,4 @@ async def apply(program: Program) -> Program:
     missing = [CampaignBudget(campaign_key=key) for key in budgeted if key not in known]
     if missing:
         await CampaignBudget.bulk_create(missing, ignore_conflicts=True)
-    return replace(program, version=latest.id)
+    return replace(program, version=current.id)

@@ -3,6 +3,7 @@ and the points.changed events, on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -419,3 +420,15 @@ async def test_every_posting_writes_a_points_changed_event_with_its_delta_and_ba
     )
     assert total is not None
     assert int(total["n"]) == len(expected)
+
+
+async def test_system_accounts_stay_known_while_a_new_program_version_reloads_them(db: Stores):
+    # A program applied while requests run re-reads the system accounts: a request that posts
+    # meanwhile must still find them, not fail for a moment.
+    reload = asyncio.create_task(ledger.ensure_system_accounts())
+    await asyncio.sleep(0)  # the reload is now waiting on the database
+    assert not reload.done()
+    assert ledger.system_account(ledger.ISSUANCE) > 0
+    await reload
+    wallet = await enroll(db)
+    assert (await credit(db.program, wallet, 10)).balance == 10
