@@ -18,6 +18,7 @@ from app import storage
 from app.scheduler import Every
 from app.settings import Settings
 from domain import jobs, ledger, sql, versions
+from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import load_program
 from gamification.fanout import Fanout
@@ -30,11 +31,15 @@ log = logging.getLogger("coalition")
 
 
 class Runtime:
-    """What the app holds while it runs: the program in force and the Redis client."""
+    """What the app holds while it runs: the program in force, the Redis client, and the clock
+    every request and job asks the time of (tests hand it another)."""
 
-    def __init__(self, program: Program, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, program: Program, redis: aioredis.Redis, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.program = program
         self.redis = redis
+        self.clock = clock
 
 
 # How soon a program applied elsewhere (the CLI, another worker) takes effect here.
@@ -52,7 +57,7 @@ async def refresh_program(runtime: Runtime) -> bool:
 
 
 async def run_jobs(runtime: Runtime) -> None:
-    report = await jobs.run_all(runtime.program)
+    report = await jobs.run_all(runtime.program, runtime.clock.now())
     if report.released or report.expired or report.reminded or report.birthdays:
         log.info("jobs: %s", report)
     for failure in report.failures:
@@ -181,6 +186,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         build_schema(production=settings.production),
         credentials=Credentials(settings.jwt_secret, settings.admin_api_key),
         program=lambda: state["runtime"].program,
+        clock=lambda: state["runtime"].clock,
         graphiql=not settings.production,
     )
     app = Starlette(

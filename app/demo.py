@@ -67,7 +67,7 @@ async def seed(program: Program) -> bool:
         invited_by = None
         if demo.external_id == "elif":
             invited_by = (await Member.get(id=by_name["ana"])).referral_code
-        by_name[demo.external_id] = await members.enroll(
+        enrolled = await members.enroll(
             program,
             ADMIN,
             members.Enrolment(
@@ -75,6 +75,7 @@ async def seed(program: Program) -> bool:
             ),
             f"demo-enrol-{demo.external_id}",
         )
+        by_name[demo.external_id] = enrolled.member.id
     for name, partner, order, amount, currency, shipping, tax in DEMO_PURCHASES:
         actor = _partner(partner, partner_ids)
         await purchases.record(
@@ -145,11 +146,11 @@ async def seed(program: Program) -> bool:
     tree = await redemptions.redeem(
         program, ADMIN, members.MemberRef(id=by_name["bogdan"]), "plant-a-tree", "demo-bogdan-tree"
     )
-    await redemptions.fulfil(program, ADMIN, tree.redemption_id)
+    await redemptions.fulfil(program, ADMIN, tree.redemption.id)
     await redemptions.redeem(
         program, ADMIN, members.MemberRef(id=by_name["ana"]), "coffee", "demo-ana-coffee-2"
     )
-    await redemptions.cancel(program, ADMIN, coffee.redemption_id, "demo-ana-coffee-cancel")
+    await redemptions.cancel(program, ADMIN, coffee.redemption.id, "demo-ana-coffee-cancel")
     await adjustments.adjust(
         program,
         ADMIN,

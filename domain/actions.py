@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
@@ -15,10 +16,8 @@ from domain.unit import Unit
 
 @dataclass(frozen=True)
 class Recorded:
-    member_id: int
-    transaction_id: int
-    points: int
-    changed: views.Changed | None = None
+    member: views.MemberView
+    transaction: views.TransactionView
 
 
 async def record(
@@ -28,12 +27,12 @@ async def record(
     action: str,
     reference: str | None,
     idempotency_key: object,
+    now: datetime | None = None,
 ) -> Recorded:
-    if not isinstance(action, str) or earning.points_for_action(action, program) is None:
-        known = ", ".join(program.actions) or "none"
-        raise InvalidInput(
-            "action", f"{action!r} is not an action of this program (known: {known})."
-        )
+    # Whether the program knows the action is asked inside the unit of work, after a replay
+    # has had its chance to answer: the program may have changed since the first call.
+    if not isinstance(action, str):
+        raise InvalidInput("action", "action must be the key of one of the program's actions.")
     if reference is not None:
         text.plain(reference, "reference", 200)
     req = idempotency.request(
@@ -48,15 +47,16 @@ async def record(
         },
     )
 
-    fresh: list[views.Changed] = []
-
-    async def work(unit: Unit) -> idempotency.Result:
-        found = await members.find(member)
-        wallet = ledger.Wallet.of(found)
+    async def work(unit: Unit) -> Recorded:
         award = earning.points_for_action(action, unit.program)
         spec = unit.program.actions.get(action)
-        if award is None or spec is None:  # the program changed under us
-            raise InvalidInput("action", f"{action!r} is not an action of this program.")
+        if award is None or spec is None:
+            known = ", ".join(unit.program.actions) or "none"
+            raise InvalidInput(
+                "action", f"{action!r} is not an action of this program (known: {known})."
+            )
+        found = await members.find(member)
+        wallet = ledger.Wallet.of(found)
         if spec.caps or spec.cooldown:
             # One member's actions are counted one at a time, or two at once could both fit.
             await ledger.lock(unit, wallet)
@@ -77,7 +77,6 @@ async def record(
             pending_days=spec.pending_days,
             expiry=spec.expiry,
         )
-        fresh.append(ledger.changed(found, movement))
         try:
             await sql.execute(
                 unit.conn,
@@ -110,19 +109,9 @@ async def record(
             member_id=wallet.member_id,
             transaction_id=movement.transaction_id,
         )
-        return {
-            "memberId": wallet.member_id,
-            "transactionId": movement.transaction_id,
-            "points": award.points,
-        }
+        return Recorded(member=ledger.after(found, movement), transaction=movement.transaction)
 
-    ran = await idempotency.run_once(req, program, work)
-    return Recorded(
-        ran.result["memberId"],
-        ran.result["transactionId"],
-        ran.result["points"],
-        changed=None if ran.replayed else fresh[-1],
-    )
+    return (await idempotency.run_once(req, program, work, Recorded, now)).result
 
 
 async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain import idempotency, ledger, members, text, views
 from domain.actors import Actor
@@ -13,9 +14,8 @@ from domain.unit import Unit
 
 @dataclass(frozen=True)
 class Adjusted:
-    member_id: int
-    transaction_id: int
-    changed: views.Changed | None = None
+    member: views.MemberView
+    transaction: views.TransactionView
 
 
 async def adjust(
@@ -25,6 +25,7 @@ async def adjust(
     points: object,
     reason: str,
     idempotency_key: object,
+    now: datetime | None = None,
 ) -> Adjusted:
     if (
         isinstance(points, bool)
@@ -48,9 +49,7 @@ async def adjust(
         },
     )
 
-    fresh: list[views.Changed] = []
-
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Adjusted:
         found = await members.find(member)
         wallet = ledger.Wallet.of(found)
         posting = ledger.Posting(kind="ADJUST", source=actor.source, description=reason)
@@ -63,7 +62,6 @@ async def adjust(
             movement = await ledger.debit(
                 unit, wallet, -points, ledger.ADJUSTMENT, posting, counts_toward_lifetime=True
             )
-        fresh.append(ledger.changed(found, movement))
         unit.emit(
             "points.adjusted",
             {
@@ -75,11 +73,6 @@ async def adjust(
             member_id=wallet.member_id,
             transaction_id=movement.transaction_id,
         )
-        return {"memberId": wallet.member_id, "transactionId": movement.transaction_id}
+        return Adjusted(member=ledger.after(found, movement), transaction=movement.transaction)
 
-    ran = await idempotency.run_once(req, program, work)
-    return Adjusted(
-        ran.result["memberId"],
-        ran.result["transactionId"],
-        changed=None if ran.replayed else fresh[-1],
-    )
+    return (await idempotency.run_once(req, program, work, Adjusted, now)).result

@@ -6,12 +6,16 @@ hundred members costs the same number of queries as one member.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from domain import sql, views
-from domain.models import Purchase, Redemption
+from domain.models import Redemption
+
+R = TypeVar("R")
 
 
 async def members_by_id(ids: Sequence[int]) -> dict[int, views.MemberView]:
@@ -112,7 +116,7 @@ async def expiring_points(
     return result
 
 
-def _redemption_view(r: Redemption) -> views.RedemptionView:
+def redemption_view(r: Redemption) -> views.RedemptionView:
     return views.RedemptionView(
         id=r.id,
         member_id=r.member_id,
@@ -129,7 +133,7 @@ def _redemption_view(r: Redemption) -> views.RedemptionView:
 
 async def redemptions_by_id(ids: Sequence[int]) -> dict[int, views.RedemptionView]:
     found = await Redemption.filter(id__in=list(ids))
-    return {r.id: _redemption_view(r) for r in found}
+    return {r.id: redemption_view(r) for r in found}
 
 
 async def redemption_pages(
@@ -162,21 +166,40 @@ async def redemption_pages(
 
 
 async def purchases_by_id(ids: Sequence[int]) -> dict[int, views.PurchaseView]:
-    found = await Purchase.filter(id__in=list(ids))
-    return {
-        p.id: views.PurchaseView(
-            id=p.id,
-            member_id=p.member_id,
-            source=p.source,
-            order_id=p.order_id,
-            amount=p.amount,
-            currency=p.currency,
-            eligible_amount=p.eligible_amount,
-            points=p.points,
-            refunded_amount=p.refunded_amount,
-            points_clawed_back=p.points_clawed_back,
-            occurred_at=p.occurred_at,
-            transaction_id=p.transaction_id,
-        )
-        for p in found
-    }
+    if not ids:
+        return {}
+    found = await sql.rows(
+        sql.connection(),
+        f"SELECT {views.PURCHASE_COLUMNS} FROM purchase p WHERE p.id IN ({sql.in_list(len(ids))})",
+        list(ids),
+    )
+    return {int(r["id"]): views.purchase_view(r) for r in found}
+
+
+async def result_from_ids(kind: type[R], ids: dict[str, Any]) -> R:
+    """A typed result rebuilt from the ids an older idempotency record kept
+    (memberId, transactionId, purchaseId, redemptionId, points), reading the objects as they
+    are now: the best answer such a record allows."""
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(kind)
+    for field in dataclasses.fields(kind):  # type: ignore[arg-type]
+        hint = hints[field.name]
+        if views.MemberView in _options(hint):
+            values[field.name] = (await members_by_id([ids["memberId"]]))[ids["memberId"]]
+        elif views.TransactionView in _options(hint):
+            number = ids.get("transactionId")
+            values[field.name] = (
+                None if number is None else (await transactions_by_id([number]))[number]
+            )
+        elif views.PurchaseView in _options(hint):
+            values[field.name] = (await purchases_by_id([ids["purchaseId"]]))[ids["purchaseId"]]
+        elif views.RedemptionView in _options(hint):
+            number = ids["redemptionId"]
+            values[field.name] = (await redemptions_by_id([number]))[number]
+        else:
+            values[field.name] = ids[field.name]
+    return kind(**values)
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    return typing.get_args(hint) or (hint,)

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain import ledger, sql
+from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
-from domain.unit import Unit, unit_of_work, utcnow
+from domain.unit import Unit, unit_of_work
 
 log = logging.getLogger("coalition.jobs")
 

@@ -24,7 +24,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS, Expiry
 from domain.unit import Unit
-from domain.views import Changed, MemberView, TransactionView
+from domain.views import MemberView, TransactionView
 
 ISSUANCE = "issuance"  # points the program creates when members earn
 REDEMPTION = "redemption"  # points members spend on rewards
@@ -104,17 +104,14 @@ class Movement:
         return self.transaction.points
 
 
-def changed(member: MemberView, movement: Movement) -> Changed:
-    """The member and the transaction as they were when the movement committed."""
-    return Changed(
-        member=replace(
-            member,
-            balance=movement.balance,
-            pending=movement.pending,
-            lifetime=movement.lifetime,
-            debt=movement.debt,
-        ),
-        transaction=movement.transaction,
+def after(member: MemberView, movement: Movement) -> MemberView:
+    """The member as the movement left its wallet."""
+    return replace(
+        member,
+        balance=movement.balance,
+        pending=movement.pending,
+        lifetime=movement.lifetime,
+        debt=movement.debt,
     )
 
 

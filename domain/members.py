@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
 from domain import history, idempotency, ledger, sql, text, views
 from domain.actors import Actor
+from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from domain.models import Member
 from domain.program import Program
-from domain.unit import Unit, utcnow
+from domain.unit import Unit
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _REFERRAL_CODE = re.compile(r"^[0-9A-Z]{4,16}$")
@@ -48,7 +49,7 @@ def check_external_id(value: object, field: str = "externalId") -> str:
     return text.identifier(value, field, 128)
 
 
-def validate(enrolment: Enrolment) -> Enrolment:
+def validate(enrolment: Enrolment, today: date) -> Enrolment:
     check_external_id(enrolment.external_id)
     display_name = enrolment.display_name
     if display_name is not None:
@@ -57,7 +58,7 @@ def validate(enrolment: Enrolment) -> Enrolment:
     if email is not None and not _EMAIL.fullmatch(text.plain(email, "email", 254)):
         raise InvalidInput("email", "email must be an address like name@example.com.")
     birthday = enrolment.birthday
-    if birthday is not None and not date(1900, 1, 1) <= birthday <= utcnow().date():
+    if birthday is not None and not date(1900, 1, 1) <= birthday <= today:
         raise InvalidInput("birthday", "birthday must be a real date in the past.")
     code = enrolment.referral_code
     if code is not None:
@@ -67,10 +68,19 @@ def validate(enrolment: Enrolment) -> Enrolment:
     return Enrolment(enrolment.external_id, display_name, email, birthday, code)
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    member: views.MemberView  # as enrolment left it, welcome bonus included
+
+
 async def enroll(
-    program: Program, actor: Actor, enrolment: Enrolment, idempotency_key: str | None
-) -> int:
-    enrolment = validate(enrolment)
+    program: Program,
+    actor: Actor,
+    enrolment: Enrolment,
+    idempotency_key: str | None,
+    now: datetime | None = None,
+) -> Enrolled:
+    enrolment = validate(enrolment, (now or utcnow()).date())
     req = None
     if idempotency_key is not None:
         req = idempotency.request(
@@ -86,7 +96,7 @@ async def enroll(
             },
         )
 
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Enrolled:
         referrer_id = None
         if enrolment.referral_code is not None:
             referrer = await Member.get_or_none(referral_code=enrolment.referral_code)
@@ -105,7 +115,8 @@ async def enroll(
             "VALUES (?, 0, 0, 0, ?) RETURNING id",
             [ledger.MEMBER, unit.now],
         )
-        assert account is not None
+        if account is None:
+            raise RuntimeError("INSERT ... RETURNING gave no row")
         try:
             member = await Member.create(
                 external_id=enrolment.external_id,
@@ -116,6 +127,7 @@ async def enroll(
                 referred_by_id=referrer_id,
                 source=actor.source,
                 account_id=account["id"],
+                created_at=unit.now,
                 using_db=unit.conn,
             )
         except IntegrityError:
@@ -134,10 +146,25 @@ async def enroll(
             },
             member_id=member.id,
         )
+        view = views.MemberView(
+            id=member.id,
+            external_id=member.external_id,
+            display_name=member.display_name,
+            email=member.email,
+            birthday=member.birthday,
+            referral_code=member.referral_code,
+            created_at=unit.now,
+            referred_by=referrer_id,
+            account_id=int(account["id"]),
+            balance=0,
+            pending=0,
+            lifetime=0,
+            debt=0,
+        )
         if unit.program.signup_points:
-            await ledger.credit(
+            movement = await ledger.credit(
                 unit,
-                ledger.Wallet(member_id=member.id, account_id=account["id"]),
+                ledger.Wallet.of(view),
                 unit.program.signup_points,
                 ledger.ISSUANCE,
                 ledger.Posting(
@@ -148,10 +175,10 @@ async def enroll(
                 ),
                 counts_toward_lifetime=True,
             )
-        return {"memberId": member.id}
+            view = ledger.after(view, movement)
+        return Enrolled(view)
 
-    ran = await idempotency.run_once(req, program, work)
-    return int(ran.result["memberId"])
+    return (await idempotency.run_once(req, program, work, Enrolled, now)).result
 
 
 async def find(ref: MemberRef, field: str = "memberId") -> views.MemberView:

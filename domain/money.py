@@ -36,12 +36,7 @@ def canonical(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
-def parse_currency(value: object, accepted: set[str] | frozenset[str], field: str) -> str:
+def parse_currency_code(value: object, field: str) -> str:
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise InvalidInput(field, f"{field} must be an ISO 4217 code such as EUR or RON.")
-    if value not in accepted:
-        raise InvalidInput(
-            field,
-            f"{value} is not a currency this program accepts ({', '.join(sorted(accepted))}).",
-        )
     return value

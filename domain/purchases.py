@@ -11,11 +11,12 @@ from tortoise.exceptions import IntegrityError
 
 from domain import earning, idempotency, ledger, members, referrals, sql, text, views
 from domain.actors import Actor
+from domain.clock import utcnow
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.models import PurchaseLine
-from domain.money import canonical, parse_amount, parse_currency
+from domain.money import canonical, parse_amount, parse_currency_code
 from domain.program import CampaignKind, Period, Program
-from domain.unit import Unit, utcnow
+from domain.unit import Unit
 
 MAX_LINES = 500
 # A till's clock may run a little fast; a purchase from further in the future is a mistake.
@@ -47,21 +48,21 @@ class PurchaseInput:
 
 @dataclass(frozen=True)
 class Recorded:
-    member_id: int
-    purchase_id: int
-    transaction_id: int | None
-    points: int
-    changed: views.Changed | None = None
+    member: views.MemberView  # as the purchase (and any referral bonus it paid) left it
+    purchase: views.PurchaseView
+    transaction: views.TransactionView | None  # None when the purchase earned nothing
 
 
 def _optional(value: str | None, field: str, limit: int) -> str | None:
     return None if value is None else text.plain(value, field, limit)
 
 
-def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, datetime | None]:
+def parse(data: PurchaseInput, now: datetime) -> tuple[earning.Purchase, datetime | None]:
+    """The purchase as given, checked for form only: what the program accepts (its currencies)
+    is checked later, after a replay has had its chance to answer."""
     text.plain(data.order_id, "orderId", 128)
     amount = parse_amount(data.amount, "amount")
-    currency = parse_currency(data.currency, frozenset(program.purchase_rates), "currency")
+    currency = parse_currency_code(data.currency, "currency")
     shipping = parse_amount(
         "0" if data.shipping is None else data.shipping, "shipping", allow_zero=True
     )
@@ -97,7 +98,7 @@ def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, date
     if occurred_at is not None:
         if occurred_at.tzinfo is None:
             raise InvalidInput("occurredAt", "occurredAt must include a time zone offset.")
-        if occurred_at > utcnow() + CLOCK_SKEW:
+        if occurred_at > now + CLOCK_SKEW:
             raise InvalidInput("occurredAt", "occurredAt cannot be in the future.")
         if occurred_at < EARLIEST:
             raise InvalidInput("occurredAt", "occurredAt must be in this century.")
@@ -110,9 +111,14 @@ def parse(data: PurchaseInput, program: Program) -> tuple[earning.Purchase, date
 
 
 async def record(
-    program: Program, actor: Actor, data: PurchaseInput, idempotency_key: object
+    program: Program,
+    actor: Actor,
+    data: PurchaseInput,
+    idempotency_key: object,
+    now: datetime | None = None,
 ) -> Recorded:
-    purchase, occurred_at = parse(data, program)
+    now = now or utcnow()
+    purchase, occurred_at = parse(data, now)
     req = idempotency.request(
         actor.scope,
         idempotency_key,
@@ -133,9 +139,8 @@ async def record(
         },
     )
 
-    fresh: list[views.Changed] = []
-
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Recorded:
+        accepted_currency(purchase.currency, unit.program)
         member = await members.find(data.member)
         wallet = ledger.Wallet.of(member)
         when = occurred_at or unit.now
@@ -148,9 +153,8 @@ async def record(
                 f"{ledger.MAX_MOVEMENT}.",
                 "amount",
             )
-        transaction_id = None
+        transaction = None
         held = hold(unit.program, actor)
-        fresh.append(views.Changed(member, None))
         if award.points > 0:
             movement = await ledger.credit(
                 unit,
@@ -168,8 +172,8 @@ async def record(
                 counts_toward_lifetime=True,
                 pending_days=held,
             )
-            transaction_id = movement.transaction_id
-            fresh.append(ledger.changed(member, movement))
+            transaction = movement.transaction
+            member = ledger.after(member, movement)
         try:
             row = await sql.row(
                 unit.conn,
@@ -188,38 +192,37 @@ async def record(
                     award.eligible_amount,
                     award.points,
                     when,
-                    transaction_id,
+                    None if transaction is None else transaction.id,
                     unit.now,
                 ],
             )
-            assert row is not None
-            purchase_id = int(row["id"])
-            bought = views.PurchaseView(
-                id=purchase_id,
-                member_id=wallet.member_id,
-                source=actor.source,
-                order_id=data.order_id,
-                amount=purchase.amount,
-                currency=purchase.currency,
-                eligible_amount=award.eligible_amount,
-                points=award.points,
-                refunded_amount=Decimal(0),
-                points_clawed_back=0,
-                occurred_at=when,
-                transaction_id=transaction_id,
-            )
-            fresh[-1] = replace(fresh[-1], purchase=bought)
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE,
                 f"Order {data.order_id!r} was already recorded by this source.",
                 "orderId",
             ) from None
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING gave no row")
+        bought = views.PurchaseView(
+            id=int(row["id"]),
+            member_id=wallet.member_id,
+            source=actor.source,
+            order_id=data.order_id,
+            amount=purchase.amount,
+            currency=purchase.currency,
+            eligible_amount=award.eligible_amount,
+            points=award.points,
+            refunded_amount=Decimal(0),
+            points_clawed_back=0,
+            occurred_at=when,
+            transaction_id=None if transaction is None else transaction.id,
+        )
         if purchase.lines:
             await PurchaseLine.bulk_create(
                 [
                     PurchaseLine(
-                        purchase_id=purchase_id,
+                        purchase_id=bought.id,
                         sku=ln.sku,
                         category=ln.category,
                         quantity=ln.quantity,
@@ -231,28 +234,20 @@ async def record(
             )
         unit.emit(
             "purchase.recorded",
-            _event(purchase_id, wallet, data, purchase, award, actor.source),
+            _event(bought.id, wallet, data, purchase, award, actor.source),
             member_id=wallet.member_id,
-            transaction_id=transaction_id,
+            transaction_id=bought.transaction_id,
         )
         if member.referred_by is not None and unit.program.referral is not None:
-            referee = await referrals.reward_first_purchase(
-                unit, member, purchase, award, purchase_id, held
+            member = await referrals.reward_first_purchase(
+                unit, member, purchase, award, bought.id, held
             )
-            if referee is not None:
-                fresh.append(replace(referee, purchase=bought))
         await charge_budgets(unit, evaluated)
-        return {
-            "memberId": wallet.member_id,
-            "purchaseId": purchase_id,
-            "transactionId": transaction_id,
-            "points": award.points,
-        }
+        return Recorded(member=member, purchase=bought, transaction=transaction)
 
     for attempt in range(BUDGET_ATTEMPTS):
         try:
-            ran = await idempotency.run_once(req, program, work)
-            break
+            return (await idempotency.run_once(req, program, work, Recorded, now)).result
         except BudgetMoved as moved:
             if attempt == BUDGET_ATTEMPTS - 1:
                 raise DomainError(
@@ -260,14 +255,15 @@ async def record(
                     f"Campaign {moved} is being spent by many purchases at once; try again.",
                     None,
                 ) from None
-            fresh.clear()
-    return Recorded(
-        member_id=ran.result["memberId"],
-        purchase_id=ran.result["purchaseId"],
-        transaction_id=ran.result["transactionId"],
-        points=ran.result["points"],
-        changed=None if ran.replayed else fresh[-1],
-    )
+    raise AssertionError("unreachable")
+
+
+def accepted_currency(currency: str, program: Program) -> None:
+    if currency not in program.purchase_rates:
+        accepted = ", ".join(sorted(program.purchase_rates))
+        raise InvalidInput(
+            "currency", f"{currency} is not a currency this program accepts ({accepted})."
+        )
 
 
 def hold(program: Program, actor: Actor) -> int:

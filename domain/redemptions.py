@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from domain import idempotency, ledger, members, sql, views
+from domain import history, idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -20,10 +21,17 @@ _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 @dataclass(frozen=True)
 class Redeemed:
-    member_id: int
-    redemption_id: int
-    transaction_id: int
-    changed: views.Changed | None = None
+    """A redemption made or cancelled: the member, the redemption and the transaction as the
+    operation left them."""
+
+    member: views.MemberView
+    redemption: views.RedemptionView
+    transaction: views.TransactionView
+
+
+@dataclass(frozen=True)
+class Fulfilled:
+    redemption: views.RedemptionView
 
 
 def new_code() -> str:
@@ -60,9 +68,8 @@ async def redeem(
     member: members.MemberRef,
     reward_key: str,
     idempotency_key: object,
+    now: datetime | None = None,
 ) -> Redeemed:
-    if reward_key not in program.rewards:
-        raise NotFound("Reward", "rewardId")
     req = idempotency.request(
         actor.scope,
         idempotency_key,
@@ -70,9 +77,7 @@ async def redeem(
         {"memberId": member.id, "rewardId": reward_key},
     )
 
-    fresh: list[views.Changed] = []
-
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Redeemed:
         reward = unit.program.rewards.get(reward_key)
         if reward is None:
             raise NotFound("Reward", "rewardId")
@@ -100,7 +105,6 @@ async def redeem(
                 description=f"Redeemed: {reward.name.get()}",
             ),
         )
-        fresh.append(ledger.changed(found, movement))
         if reward.limit is not None:
             # The debit above holds the wallet's lock: this member's redemptions are counted
             # one at a time.
@@ -131,13 +135,13 @@ async def redeem(
             member_id=wallet.member_id,
             transaction_id=movement.transaction_id,
         )
-        return {
-            "memberId": wallet.member_id,
-            "redemptionId": redemption.id,
-            "transactionId": movement.transaction_id,
-        }
+        return Redeemed(
+            member=ledger.after(found, movement),
+            redemption=redemption,
+            transaction=movement.transaction,
+        )
 
-    return _redeemed(await idempotency.run_once(req, program, work), fresh)
+    return (await idempotency.run_once(req, program, work, Redeemed, now)).result
 
 
 async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
@@ -158,11 +162,13 @@ async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
         )
 
 
-async def fulfil(program: Program, actor: Actor, redemption_id: int) -> Redeemed:
+async def fulfil(
+    program: Program, actor: Actor, redemption_id: int, now: datetime | None = None
+) -> Fulfilled:
     """Marks a redemption handed over. Doing it again changes nothing; a cancelled one cannot
     be fulfilled. The operator, or the partner whose reward it is, may do it."""
 
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Fulfilled:
         redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
         if redemption is None:
             raise NotFound("Redemption", "redemptionId")
@@ -189,39 +195,30 @@ async def fulfil(program: Program, actor: Actor, redemption_id: int) -> Redeemed
                 member_id=redemption.member_id,
             )
         else:
-            now = await sql.row(
+            current = await sql.row(
                 unit.conn, "SELECT status FROM redemption WHERE id = ?", [redemption.id]
             )
-            if now is None or now["status"] != FULFILLED:
+            if current is None or current["status"] != FULFILLED:
                 raise DomainError(
                     ErrorCode.INVALID_STATE,
                     "This redemption was cancelled, so it cannot be fulfilled.",
                     "redemptionId",
                 )
-        return {
-            "memberId": redemption.member_id,
-            "redemptionId": redemption.id,
-            "transactionId": redemption.transaction_id,
-        }
+        return Fulfilled(await _view(unit, redemption.id))
 
-    ran = await idempotency.run_once(None, program, work)
-    return Redeemed(ran.result["memberId"], ran.result["redemptionId"], ran.result["transactionId"])
+    return (await idempotency.run_once(None, program, work, Fulfilled, now)).result
 
 
-def _redeemed(ran: idempotency.Ran, fresh: list[views.Changed]) -> Redeemed:
-    return Redeemed(
-        ran.result["memberId"],
-        ran.result["redemptionId"],
-        ran.result["transactionId"],
-        changed=None if ran.replayed else fresh[-1],
-    )
+async def _view(unit: Unit, redemption_id: int) -> views.RedemptionView:
+    found = await Redemption.get(id=redemption_id, using_db=unit.conn)
+    return history.redemption_view(found)
 
 
 async def _create(
     unit: Unit, wallet: ledger.Wallet, reward_key: str, points: int, transaction_id: int
-) -> Redemption:
+) -> views.RedemptionView:
     # Codes are 60 random bits: a clash is too unlikely to be worth a retry loop.
-    return await Redemption.create(
+    made = await Redemption.create(
         member_id=wallet.member_id,
         reward_key=reward_key,
         points=points,
@@ -231,17 +228,21 @@ async def _create(
         transaction_id=transaction_id,
         using_db=unit.conn,
     )
+    return history.redemption_view(made)
 
 
 async def cancel(
-    program: Program, actor: Actor, redemption_id: int, idempotency_key: object
+    program: Program,
+    actor: Actor,
+    redemption_id: int,
+    idempotency_key: object,
+    now: datetime | None = None,
 ) -> Redeemed:
     req = idempotency.request(
         actor.scope, idempotency_key, "cancelRedemption", {"redemptionId": redemption_id}
     )
-    fresh: list[views.Changed] = []
 
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Redeemed:
         redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
         if redemption is None:
             raise NotFound("Redemption", "redemptionId")
@@ -255,10 +256,10 @@ async def cancel(
         if not changed:
             # Another cancellation may have won the race since the read above: say what the
             # redemption is now, not what it was.
-            now = await sql.row(
+            current = await sql.row(
                 unit.conn, "SELECT status FROM redemption WHERE id = ?", [redemption.id]
             )
-            status = str(now["status"] if now else redemption.status).lower()
+            status = str(current["status"] if current else redemption.status).lower()
             raise DomainError(
                 ErrorCode.INVALID_STATE,
                 f"This redemption is {status}, so it cannot be cancelled.",
@@ -279,7 +280,6 @@ async def cancel(
                 reverses_id=redemption.transaction_id,
             ),
         )
-        fresh.append(ledger.changed(found, movement))
         await sql.execute(
             unit.conn,
             "UPDATE redemption SET cancel_transaction_id = ? WHERE id = ?",
@@ -304,10 +304,13 @@ async def cancel(
             member_id=wallet.member_id,
             transaction_id=movement.transaction_id,
         )
-        return {
-            "memberId": wallet.member_id,
-            "redemptionId": redemption.id,
-            "transactionId": movement.transaction_id,
-        }
+        cancelled = replace(
+            history.redemption_view(redemption), status=CANCELLED, cancelled_at=unit.now
+        )
+        return Redeemed(
+            member=ledger.after(found, movement),
+            redemption=cancelled,
+            transaction=movement.transaction,
+        )
 
-    return _redeemed(await idempotency.run_once(req, program, work), fresh)
+    return (await idempotency.run_once(req, program, work, Redeemed, now)).result

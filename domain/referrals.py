@@ -19,17 +19,17 @@ async def reward_first_purchase(
     award: earning.Award,
     purchase_id: int,
     pending_days: int,
-) -> views.Changed | None:
+) -> views.MemberView:
     """Pays the referral if this purchase qualifies and none was paid yet; returns the new
-    member as it stands afterwards, when it earned something. The bonuses wait as long as the
+    member as it stands afterwards. The bonuses wait as long as the
     purchase's own points (`pending_days`): a purchase returned within its window should not
     have paid out spendable points already."""
     referral = unit.program.referral
-    assert referral is not None
-    assert referee.referred_by is not None
+    if referral is None or referee.referred_by is None:
+        return referee
     minimum = referral.minimum.get(purchase.currency)
     if award.eligible_amount <= 0 or (minimum is not None and award.eligible_amount < minimum):
-        return None
+        return referee
     # The new member's wallet row is the lock: two first purchases at once pay out once.
     wallet = ledger.Wallet.of(referee)
     await ledger.lock(unit, wallet)
@@ -37,7 +37,7 @@ async def reward_first_purchase(
         unit.conn, "SELECT 1 AS yes FROM referral_award WHERE referee_id = ?", [referee.id]
     )
     if paid is not None:
-        return None
+        return referee
     # The referrer's wallet too: its referees' first purchases are counted one at a time.
     # (Referrers enrolled before their referees, so these locks are always taken in that order.)
     referrer = await members.find(members.MemberRef(id=referee.referred_by))
@@ -53,7 +53,6 @@ async def reward_first_purchase(
         "VALUES (?, ?, ?, ?)",
         [referee.id, referee.referred_by, purchase_id, unit.now],
     )
-    changed = None
     if referral.referee_points:
         movement = await ledger.credit(
             unit,
@@ -70,7 +69,7 @@ async def reward_first_purchase(
             counts_toward_lifetime=True,
             pending_days=pending_days,
         )
-        changed = ledger.changed(referee, movement)
+        referee = ledger.after(referee, movement)
     referrer_paid = referral.referrer_points > 0 and (
         referral.max_per_referrer is None
         or int(count["n"] if count else 0) < referral.max_per_referrer
@@ -104,4 +103,4 @@ async def reward_first_purchase(
         },
         member_id=referee.id,
     )
-    return changed
+    return referee

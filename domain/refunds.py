@@ -8,7 +8,8 @@ Bonuses the purchase triggered elsewhere (a referral's) stay paid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from domain import idempotency, ledger, members, sql, text, views
@@ -27,11 +28,10 @@ class PurchaseRef:
 
 @dataclass(frozen=True)
 class Refunded:
-    member_id: int
-    purchase_id: int
-    transaction_id: int | None
+    member: views.MemberView
+    purchase: views.PurchaseView  # with this refund counted
+    transaction: views.TransactionView | None  # None when it took no points back
     points: int  # clawed back by this refund
-    changed: views.Changed | None = None
 
 
 def clawed_back_after(points: int, amount: Decimal, refunded: Decimal) -> int:
@@ -49,6 +49,7 @@ async def refund(
     ref: PurchaseRef,
     amount: object | None,
     idempotency_key: object,
+    now: datetime | None = None,
 ) -> Refunded:
     if ref.id is None and ref.order_id is None:
         raise InvalidInput("purchaseId", "Say which purchase: give purchaseId or orderId.")
@@ -65,20 +66,16 @@ async def refund(
             "amount": None if money is None else canonical(money),
         },
     )
-    fresh: list[views.Changed] = []
 
-    async def work(unit: Unit) -> idempotency.Result:
+    async def work(unit: Unit) -> Refunded:
         lock = sql.for_update(unit.conn)
-        columns = (
-            "SELECT id, member_id, source, order_id, amount, refunded_amount, points, "
-            "points_clawed_back, transaction_id FROM purchase"
-        )
+        columns = f"SELECT {views.PURCHASE_COLUMNS} FROM purchase p"
         if ref.id is not None:
-            found = await sql.row(unit.conn, f"{columns} WHERE id = ?{lock}", [ref.id])
+            found = await sql.row(unit.conn, f"{columns} WHERE p.id = ?{lock}", [ref.id])
         else:
             found = await sql.row(
                 unit.conn,
-                f"{columns} WHERE source = ? AND order_id = ?{lock}",
+                f"{columns} WHERE p.source = ? AND p.order_id = ?{lock}",
                 [actor.source, ref.order_id],
             )
         if found is None:
@@ -105,8 +102,7 @@ async def refund(
             [refunded + this, clawed + claw, found["id"]],
         )
         member = await members.find(members.MemberRef(id=int(found["member_id"])))
-        transaction_id = None
-        fresh.append(views.Changed(member, None))
+        transaction = None
         if claw > 0:
             lot = await sql.row(
                 unit.conn,
@@ -127,8 +123,9 @@ async def refund(
                     reverses_id=found["transaction_id"],
                 ),
             )
-            transaction_id = movement.transaction_id
-            fresh.append(ledger.changed(member, movement))
+            transaction = movement.transaction
+            member = ledger.after(member, movement)
+        transaction_id = None if transaction is None else transaction.id
         await sql.execute(
             unit.conn,
             "INSERT INTO purchase_refund (purchase_id, source, amount, points, transaction_id, "
@@ -149,18 +146,11 @@ async def refund(
             member_id=member.id,
             transaction_id=transaction_id,
         )
-        return {
-            "memberId": member.id,
-            "purchaseId": int(found["id"]),
-            "transactionId": transaction_id,
-            "points": claw,
-        }
+        purchase = replace(
+            views.purchase_view(found),
+            refunded_amount=refunded + this,
+            points_clawed_back=clawed + claw,
+        )
+        return Refunded(member=member, purchase=purchase, transaction=transaction, points=claw)
 
-    ran = await idempotency.run_once(req, program, work)
-    return Refunded(
-        member_id=ran.result["memberId"],
-        purchase_id=ran.result["purchaseId"],
-        transaction_id=ran.result["transactionId"],
-        points=ran.result["points"],
-        changed=None if ran.replayed else fresh[-1],
-    )
+    return (await idempotency.run_once(req, program, work, Refunded, now)).result

@@ -12,11 +12,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import outbox
+from domain.clock import utcnow
 from domain.program import Program
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -39,7 +36,8 @@ class Unit:
 
 @asynccontextmanager
 async def unit_of_work(program: Program, now: datetime | None = None) -> AsyncIterator[Unit]:
-    """`now` is the moment the operation happens at: the clock, unless a job is told otherwise."""
+    """`now` is the moment the operation happens at, from the caller's clock (the system's when
+    not given)."""
     async with in_transaction("default") as conn:
         # In UTC, like every moment we store: SQLite compares them as text.
         unit = Unit(conn=conn, program=program, now=(now or utcnow()).astimezone(UTC))

@@ -83,6 +83,29 @@ class PurchaseView:
     transaction_id: int | None
 
 
+PURCHASE_COLUMNS = (
+    "p.id, p.member_id, p.source, p.order_id, p.amount, p.currency, p.eligible_amount, "
+    "p.points, p.refunded_amount, p.points_clawed_back, p.occurred_at, p.transaction_id"
+)
+
+
+def purchase_view(r: dict[str, Any]) -> PurchaseView:
+    return PurchaseView(
+        id=int(r["id"]),
+        member_id=int(r["member_id"]),
+        source=r["source"],
+        order_id=r["order_id"],
+        amount=Decimal(str(r["amount"])),
+        currency=r["currency"],
+        eligible_amount=Decimal(str(r["eligible_amount"])),
+        points=int(r["points"]),
+        refunded_amount=Decimal(str(r["refunded_amount"])),
+        points_clawed_back=int(r["points_clawed_back"]),
+        occurred_at=sql.to_datetime(r["occurred_at"]),
+        transaction_id=None if r["transaction_id"] is None else int(r["transaction_id"]),
+    )
+
+
 MEMBER_SELECT = (
     "SELECT m.id, m.external_id, m.display_name, m.email, m.birthday, m.referral_code, "
     "m.created_at, m.referred_by_id, m.account_id, a.balance, a.pending, a.lifetime, a.debt "
@@ -132,12 +155,3 @@ def transaction_view(r: dict[str, Any]) -> TransactionView:
 def breakdown_of(view: TransactionView) -> list[dict[str, Any]]:
     lines = sql.to_json(view.breakdown) or []
     return [line for line in lines if isinstance(line, dict)]
-
-
-@dataclass(frozen=True)
-class Changed:
-    """What a mutation changed, as of the moment it committed."""
-
-    member: MemberView
-    transaction: TransactionView | None
-    purchase: PurchaseView | None = None

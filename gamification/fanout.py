@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
 from domain import outbox
-from domain.unit import utcnow
+from domain.clock import utcnow
 
 log = logging.getLogger("coalition.fanout")
 

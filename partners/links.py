@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain import idempotency, ledger, members, sql, text
+from domain import idempotency, ledger, members, sql, text, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.program import Program
@@ -16,8 +17,7 @@ from partners.models import Partner, PartnerLink
 
 @dataclass(frozen=True)
 class Linked:
-    link_id: int
-    member_id: int
+    member: views.MemberView
     partner_key: str
     partner_member_id: str
 
@@ -32,6 +32,7 @@ async def link(
     member: members.MemberRef,
     partner_key: str,
     partner_member_id: str,
+    now: datetime | None = None,
 ) -> Linked:
     if partner_key not in program.partners:
         raise NotFound("Partner", "partnerId")
@@ -41,8 +42,9 @@ async def link(
         )
     text.identifier(partner_member_id, "partnerMemberId", 128)
 
-    async def work(unit: Unit) -> idempotency.Result:
-        wallet = ledger.Wallet.of(await members.find(member))
+    async def work(unit: Unit) -> Linked:
+        found = await members.find(member)
+        wallet = ledger.Wallet.of(found)
         partner = await Partner.get(key=partner_key, using_db=unit.conn)
         taken = await PartnerLink.get_or_none(
             partner_id=partner.id, partner_member_id=partner_member_id, using_db=unit.conn
@@ -75,7 +77,7 @@ async def link(
             existing.partner_member_id = partner_member_id
             await existing.save(using_db=unit.conn, update_fields=["partner_member_id"])
         else:
-            return {"linkId": existing.id, "memberId": wallet.member_id}
+            return Linked(found, partner_key, partner_member_id)
         unit.emit(
             "partner.account_linked",
             {
@@ -86,10 +88,9 @@ async def link(
             },
             member_id=wallet.member_id,
         )
-        return {"linkId": existing.id, "memberId": wallet.member_id}
+        return Linked(found, partner_key, partner_member_id)
 
-    ran = await idempotency.run_once(None, program, work)
-    return Linked(ran.result["linkId"], ran.result["memberId"], partner_key, partner_member_id)
+    return (await idempotency.run_once(None, program, work, Linked, now)).result
 
 
 async def has_dealt_with(partner_id: int, partner_key: str, member_id: int) -> bool:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from domain.actors import Actor
+from domain.clock import Clock
 from domain.program import Program
 from schema.loaders import Loaders
 
@@ -21,6 +22,7 @@ class Context:
     program: Program
     language: str | None
     loaders: Loaders
+    clock: Clock
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)
 

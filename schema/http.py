@@ -13,6 +13,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import BaseSchema
 
+from domain.clock import Clock
 from domain.program import Program
 from schema.auth import Credentials, Unauthenticated, identify
 from schema.context import Context, preferred_language
@@ -35,11 +36,13 @@ class GraphQLView(GraphQL[Context, None]):
         *,
         credentials: Credentials,
         program: Callable[[], Program],
+        clock: Callable[[], Clock],
         graphiql: bool,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.credentials = credentials
         self.program = program
+        self.clock = clock
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -49,7 +52,8 @@ class GraphQLView(GraphQL[Context, None]):
         except Unauthenticated as error:
             raise HTTPException(401, str(error)) from None
         program = self.program()
-        loaders = Loaders(program)
+        clock = self.clock()
+        loaders = Loaders(program, clock)
         if caller.member is not None:
             loaders.members.prime(caller.member.id, caller.member)
         return Context(
@@ -59,6 +63,7 @@ class GraphQLView(GraphQL[Context, None]):
             program=program,
             language=preferred_language(request.headers.get("accept-language"), program),
             loaders=loaders,
+            clock=clock,
         )
 
     def parse_json(self, data: str | bytes) -> Any:

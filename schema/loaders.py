@@ -8,7 +8,8 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions, unit, views
+from domain import history, redemptions, views
+from domain.clock import Clock
 from domain.program import Program
 
 K = TypeVar("K")
@@ -42,7 +43,7 @@ def _pages(
 
 
 class Loaders:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, clock: Clock) -> None:
         self.members = _by_key(history.members_by_id)
         self.transactions = _by_key(history.transactions_by_id)
         self.redemptions = _by_key(history.redemptions_by_id)
@@ -51,7 +52,7 @@ class Loaders:
         self.redemption_pages = _pages(history.redemption_pages)
 
         async def expiring(accounts: list[int]) -> list[list[views.ExpiringView]]:
-            found = await history.expiring_points(accounts, unit.utcnow())
+            found = await history.expiring_points(accounts, clock.now())
             return [found[a] for a in accounts]
 
         async def stock(keys: list[str]) -> list[int | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -26,7 +26,6 @@ from schema.types import (
     Purchase,
     Redemption,
     UserError,
-    transaction_of,
     user_error,
 )
 
@@ -40,7 +39,8 @@ async def attempt(
         done = await work()
     except DomainError as error:
         return None, [user_error(error)]
-    fresh_loaders(ctx, getattr(done, "changed", None))
+    # After a write, loaders start afresh: nothing read before it may be served after it.
+    ctx.loaders = Loaders(ctx.program, ctx.clock)
     return done, []
 
 
@@ -67,39 +67,8 @@ def member_ref(
     raise InvalidInput("memberId", "Say which member: give memberId or externalId.")
 
 
-def fresh_loaders(ctx: Context, changed: views.Changed | None = None) -> None:
-    """After a write, loaders start afresh: nothing read before it may be served after it.
-    What the write itself reports having changed is served without reading it back."""
-    ctx.loaders = Loaders(ctx.program)
-    if changed is not None:
-        ctx.loaders.members.prime(changed.member.id, changed.member)
-        if changed.transaction is not None:
-            ctx.loaders.transactions.prime(changed.transaction.id, changed.transaction)
-        if changed.purchase is not None:
-            ctx.loaders.purchases.prime(changed.purchase.id, changed.purchase)
-
-
-# Payloads carry the ids of what changed; each object is loaded only if the client asks for
-# it, and sibling objects load concurrently.
-async def _member(root: Any, info: Info[Context, None]) -> Member | None:
-    if root.member_id is None:
-        return None
-    view = await info.context.loaders.members.load(root.member_id)
-    return Member.of(view) if view else None
-
-
-async def _redemption(root: Any, info: Info[Context, None]) -> Redemption | None:
-    if root.redemption_id is None:
-        return None
-    view = await info.context.loaders.redemptions.load(root.redemption_id)
-    return Redemption.of(view) if view else None
-
-
-async def _purchase(root: Any, info: Info[Context, None]) -> Purchase | None:
-    if root.purchase_id is None:
-        return None
-    view = await info.context.loaders.purchases.load(root.purchase_id)
-    return Purchase.of(view) if view else None
+def _transaction(view: views.TransactionView | None) -> PointTransaction | None:
+    return None if view is None else PointTransaction.of(view)
 
 
 @strawberry.input
@@ -116,9 +85,8 @@ class EnrollMemberInput:
 
 @strawberry.type
 class EnrollMemberPayload:
-    member: Member | None = strawberry.field(resolver=_member)
+    member: Member | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -145,13 +113,10 @@ class RecordPurchaseInput:
 
 @strawberry.type
 class RecordPurchasePayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    purchase: Purchase | None = strawberry.field(resolver=_purchase)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    purchase: Purchase | None = None
+    transaction: PointTransaction | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    purchase_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -167,11 +132,9 @@ class RecordActionInput:
 
 @strawberry.type
 class RecordActionPayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    transaction: PointTransaction | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -185,13 +148,10 @@ class RedeemRewardInput:
 
 @strawberry.type
 class RedeemRewardPayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    redemption: Redemption | None = strawberry.field(resolver=_redemption)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    redemption: Redemption | None = None
+    transaction: PointTransaction | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    redemption_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -202,13 +162,10 @@ class CancelRedemptionInput:
 
 @strawberry.type
 class CancelRedemptionPayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    redemption: Redemption | None = strawberry.field(resolver=_redemption)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    redemption: Redemption | None = None
+    transaction: PointTransaction | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    redemption_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -221,11 +178,9 @@ class AdjustPointsInput:
 
 @strawberry.type
 class AdjustPointsPayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    transaction: PointTransaction | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -242,16 +197,13 @@ class RefundPurchaseInput:
 
 @strawberry.type
 class RefundPurchasePayload:
-    member: Member | None = strawberry.field(resolver=_member)
-    purchase: Purchase | None = strawberry.field(resolver=_purchase)
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    member: Member | None = None
+    purchase: Purchase | None = None
+    transaction: PointTransaction | None = None
     points_clawed_back: int | None = strawberry.field(
         default=None, description="Taken back by this refund (pending, spendable, or owed)."
     )
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
-    purchase_id: strawberry.Private[int | None] = None
-    transaction_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -261,9 +213,8 @@ class FulfilRedemptionInput:
 
 @strawberry.type
 class FulfilRedemptionPayload:
-    redemption: Redemption | None = strawberry.field(resolver=_redemption)
+    redemption: Redemption | None = None
     user_errors: list[UserError]
-    redemption_id: strawberry.Private[int | None] = None
 
 
 @strawberry.input
@@ -288,11 +239,10 @@ class LinkPartnerAccountInput:
 
 @strawberry.type
 class LinkPartnerAccountPayload:
-    member: Member | None = strawberry.field(resolver=_member)
+    member: Member | None = None
     partner: Partner | None = None
     partner_member_id: str | None = None
     user_errors: list[UserError]
-    member_id: strawberry.Private[int | None] = None
 
 
 @strawberry.type
@@ -306,7 +256,7 @@ class Mutation:
         ctx = info.context
         actor = ctx.actor
 
-        async def run() -> int:
+        async def run() -> members.Enrolled:
             if is_member(actor):
                 require(
                     input.external_id == actor.external_id,
@@ -325,13 +275,16 @@ class Mutation:
                     referral_code=input.referral_code,
                 ),
                 input.idempotency_key,
+                now=ctx.clock.now(),
             )
 
-        member_id, errors = await attempt(ctx, run)
-        if member_id is not None and is_member(actor):
+        done, errors = await attempt(ctx, run)
+        if done is None:
+            return EnrollMemberPayload(user_errors=errors)
+        if is_member(actor):
             # From here on, in this request, the caller is the member it just became.
-            ctx.actor = replace(actor, member_id=member_id)
-        return EnrollMemberPayload(member_id=member_id, user_errors=errors)
+            ctx.actor = replace(actor, member_id=done.member.id)
+        return EnrollMemberPayload(member=Member.of(done.member), user_errors=[])
 
     @strawberry.mutation(description="A partner (or the operator) records a purchase.")
     async def record_purchase(
@@ -361,15 +314,17 @@ class Mutation:
                 ),
                 occurred_at=input.occurred_at,
             )
-            return await purchases.record(ctx.program, ctx.actor, data, input.idempotency_key)
+            return await purchases.record(
+                ctx.program, ctx.actor, data, input.idempotency_key, now=ctx.clock.now()
+            )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return RecordPurchasePayload(user_errors=errors)
         return RecordPurchasePayload(
-            member_id=done.member_id,
-            transaction_id=done.transaction_id,
-            purchase_id=done.purchase_id,
+            member=Member.of(done.member),
+            purchase=Purchase.of(done.purchase),
+            transaction=_transaction(done.transaction),
             user_errors=[],
         )
 
@@ -390,14 +345,15 @@ class Mutation:
                 input.action,
                 input.reference,
                 input.idempotency_key,
+                now=ctx.clock.now(),
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return RecordActionPayload(user_errors=errors)
         return RecordActionPayload(
-            member_id=done.member_id,
-            transaction_id=done.transaction_id,
+            member=Member.of(done.member),
+            transaction=PointTransaction.of(done.transaction),
             user_errors=[],
         )
 
@@ -419,15 +375,16 @@ class Mutation:
                 member_ref(ctx, input.member_id),
                 reward_key,
                 input.idempotency_key,
+                now=ctx.clock.now(),
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return RedeemRewardPayload(user_errors=errors)
         return RedeemRewardPayload(
-            member_id=done.member_id,
-            redemption_id=done.redemption_id,
-            transaction_id=done.transaction_id,
+            member=Member.of(done.member),
+            redemption=Redemption.of(done.redemption),
+            transaction=PointTransaction.of(done.transaction),
             user_errors=[],
         )
 
@@ -446,16 +403,16 @@ class Mutation:
                 raise Forbidden("You can cancel only your own redemptions.", "redemptionId")
             redemption_id = ids.int_key_of(input.redemption_id, "Redemption", "redemptionId")
             return await redemptions.cancel(
-                ctx.program, ctx.actor, redemption_id, input.idempotency_key
+                ctx.program, ctx.actor, redemption_id, input.idempotency_key, now=ctx.clock.now()
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return CancelRedemptionPayload(user_errors=errors)
         return CancelRedemptionPayload(
-            member_id=done.member_id,
-            redemption_id=done.redemption_id,
-            transaction_id=done.transaction_id,
+            member=Member.of(done.member),
+            redemption=Redemption.of(done.redemption),
+            transaction=PointTransaction.of(done.transaction),
             user_errors=[],
         )
 
@@ -474,14 +431,15 @@ class Mutation:
                 input.points,
                 input.reason,
                 input.idempotency_key,
+                now=ctx.clock.now(),
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return AdjustPointsPayload(user_errors=errors)
         return AdjustPointsPayload(
-            member_id=done.member_id,
-            transaction_id=done.transaction_id,
+            member=Member.of(done.member),
+            transaction=PointTransaction.of(done.transaction),
             user_errors=[],
         )
 
@@ -507,16 +465,21 @@ class Mutation:
                 order_id=input.order_id,
             )
             return await refunds.refund(
-                ctx.program, ctx.actor, ref, input.amount, input.idempotency_key
+                ctx.program,
+                ctx.actor,
+                ref,
+                input.amount,
+                input.idempotency_key,
+                now=ctx.clock.now(),
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return RefundPurchasePayload(user_errors=errors)
         return RefundPurchasePayload(
-            member_id=done.member_id,
-            purchase_id=done.purchase_id,
-            transaction_id=done.transaction_id,
+            member=Member.of(done.member),
+            purchase=Purchase.of(done.purchase),
+            transaction=_transaction(done.transaction),
             points_clawed_back=done.points,
             user_errors=[],
         )
@@ -530,18 +493,20 @@ class Mutation:
     ) -> FulfilRedemptionPayload:
         ctx = info.context
 
-        async def run() -> redemptions.Redeemed:
+        async def run() -> redemptions.Fulfilled:
             require(
                 is_admin_or_partner(ctx.actor),
                 "Only the operator or the reward's partner fulfils redemptions.",
             )
             redemption_id = ids.int_key_of(input.redemption_id, "Redemption", "redemptionId")
-            return await redemptions.fulfil(ctx.program, ctx.actor, redemption_id)
+            return await redemptions.fulfil(
+                ctx.program, ctx.actor, redemption_id, now=ctx.clock.now()
+            )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return FulfilRedemptionPayload(user_errors=errors)
-        return FulfilRedemptionPayload(redemption_id=done.redemption_id, user_errors=[])
+        return FulfilRedemptionPayload(redemption=Redemption.of(done.redemption), user_errors=[])
 
     @strawberry.mutation(description="The operator issues a partner an API key, shown once.")
     async def create_partner_api_key(
@@ -586,13 +551,14 @@ class Mutation:
                 member_ref(ctx, input.member_id, input.external_id),
                 key,
                 input.partner_member_id,
+                now=ctx.clock.now(),
             )
 
         done, errors = await attempt(ctx, run)
         if done is None:
             return LinkPartnerAccountPayload(user_errors=errors)
         return LinkPartnerAccountPayload(
-            member_id=done.member_id,
+            member=Member.of(done.member),
             partner=Partner.of(ctx.program.partners[done.partner_key], ctx.language),
             partner_member_id=done.partner_member_id,
             user_errors=[],

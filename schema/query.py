@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from domain import conversion, history, unit, views
+from domain import conversion, history, views
 from domain.errors import InvalidInput, NotFound
 from domain.members import check_external_id
 from domain.program import Direction
@@ -174,7 +174,7 @@ class Query:
     @strawberry.field(description="Campaigns running now or to come, soonest first.")
     def campaigns(self, info: Info[Context, None]) -> list[Campaign]:
         ctx = info.context
-        now = unit.utcnow()
+        now = ctx.clock.now()
         current = sorted((c for c in ctx.program.campaigns if c.ends > now), key=lambda c: c.starts)
         return [Campaign.of(c, ctx.program, ctx.language) for c in current]
 
@@ -191,7 +191,7 @@ class Query:
         partner = ctx.program.partners.get(key)
         if partner is None:
             raise NotFound("Partner", "partnerId")
-        offer = conversion.quote(partner, direction, amount, unit.utcnow())
+        offer = conversion.quote(partner, direction, amount, ctx.clock.now())
         return ConversionQuote(
             partner=Partner.of(partner, ctx.language),
             direction=direction,

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,27 @@ from schema import ids
 
 # The program tests run on: stable, whatever the demo program shows off.
 BASE_PROGRAM = Path(__file__).with_name("programs") / "base.toml"
+
+
+class ManualClock:
+    """A clock a test moves by hand; the app asks it the time through its Runtime."""
+
+    def __init__(self, start: datetime | str | None = None) -> None:
+        self._now = datetime.now(UTC)
+        if start is not None:
+            self.set(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime | str) -> None:
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        self._now = moment.astimezone(UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
 
 
 @dataclass
@@ -67,6 +89,13 @@ class API:
         self.stores = stores
         self.runtime = runtime
         self._partner_keys: dict[str, str] = {}
+
+    def use_clock(self, clock: ManualClock | None = None) -> ManualClock:
+        """From now on the app tells the time by `clock` (a new one, at the real time, if not
+        given) and returns it, for the test to move."""
+        clock = clock or ManualClock()
+        self.runtime.clock = clock
+        return clock
 
     async def use_program(self, program: Program | str) -> Program:
         """Applies another program (a Program, or program-file text) to the running app."""

@@ -1,8 +1,8 @@
 """recordAction under an action's caps, cooldown, holding period and expiry override.
 
 Caps count calendar periods (day, ISO week from Monday, month, year) in the program's time
-zone, Europe/Bucharest (UTC+2 in winter, UTC+3 from 29 March 2026). The unit of work reads the
-clock through `domain.unit.utcnow`; the tests move it across local midnights instead of
+zone, Europe/Bucharest (UTC+2 in winter, UTC+3 from 29 March 2026). The app tells the time by the
+clock its Runtime holds; the tests hand it one they move across local midnights instead of
 sleeping.
 """
 
@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain import jobs, sql
-from tests.helpers import API, BASE_PROGRAM, assert_ledger_consistent, new_key, table_counts
+from tests.helpers import (
+    API,
+    BASE_PROGRAM,
+    ManualClock,
+    assert_ledger_consistent,
+    new_key,
+    table_counts,
+)
 
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 
@@ -84,20 +91,9 @@ ACTION = (
 )
 
 
-class Clock:
-    """What `domain.unit.utcnow` answers while a test runs."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = datetime.now(UTC)
-        monkeypatch.setattr("domain.unit.utcnow", lambda: self.now)
-
-    def set(self, iso: str) -> None:
-        self.now = datetime.fromisoformat(iso).astimezone(UTC)
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
+def clock(api: API) -> ManualClock:
+    return api.use_clock()
 
 
 async def record(
@@ -138,7 +134,7 @@ async def actions_recorded() -> int:
     return int(found["n"])
 
 
-async def test_a_daily_cap_counts_the_local_day_not_the_utc_day(api: API, clock: Clock):
+async def test_a_daily_cap_counts_the_local_day_not_the_utc_day(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2026-03-10T21:30:00+00:00")  # 23:30 on Tuesday 10 March in Bucharest
@@ -162,7 +158,7 @@ async def test_a_daily_cap_counts_the_local_day_not_the_utc_day(api: API, clock:
     await assert_ledger_consistent()
 
 
-async def test_a_weekly_cap_starts_again_on_monday_at_local_midnight(api: API, clock: Clock):
+async def test_a_weekly_cap_starts_again_on_monday_at_local_midnight(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2026-03-09T08:00:00+00:00")  # Monday 9 March
@@ -177,7 +173,7 @@ async def test_a_weekly_cap_starts_again_on_monday_at_local_midnight(api: API, c
     assert await api.balance(ana) == 40
 
 
-async def test_a_monthly_cap_counts_the_local_calendar_month(api: API, clock: Clock):
+async def test_a_monthly_cap_counts_the_local_calendar_month(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2026-02-28T21:59:00+00:00")  # 23:59 on 28 February in Bucharest
@@ -194,7 +190,7 @@ async def test_a_monthly_cap_counts_the_local_calendar_month(api: API, clock: Cl
     assert await api.balance(ana) == 4 * 30
 
 
-async def test_a_yearly_cap_counts_the_local_calendar_year(api: API, clock: Clock):
+async def test_a_yearly_cap_counts_the_local_calendar_year(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2025-12-31T21:59:00+00:00")  # 23:59 on 31 December 2025 in Bucharest
@@ -207,7 +203,7 @@ async def test_a_yearly_cap_counts_the_local_calendar_year(api: API, clock: Cloc
     assert await api.balance(ana) == 80
 
 
-async def test_a_lifetime_cap_never_starts_again(api: API, clock: Clock):
+async def test_a_lifetime_cap_never_starts_again(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2026-03-01T10:00:00+00:00")
@@ -221,7 +217,7 @@ async def test_a_lifetime_cap_never_starts_again(api: API, clock: Clock):
     assert await api.balance(ana) == 50
 
 
-async def test_a_cooldown_refuses_until_it_has_passed_and_says_when(api: API, clock: Clock):
+async def test_a_cooldown_refuses_until_it_has_passed_and_says_when(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     clock.set("2026-03-10T10:00:00+00:00")  # 12:00 in Bucharest
@@ -239,7 +235,9 @@ async def test_a_cooldown_refuses_until_it_has_passed_and_says_when(api: API, cl
     assert await api.balance(ana) == 10
 
 
-async def test_simultaneous_actions_one_below_the_cap_award_exactly_one(api: API, clock: Clock):
+async def test_simultaneous_actions_one_below_the_cap_award_exactly_one(
+    api: API, clock: ManualClock
+):
     await api.use_program(TEXT)
     clock.set("2026-03-10T10:00:00+00:00")
     ana = await api.enroll("ana")
@@ -254,7 +252,7 @@ async def test_simultaneous_actions_one_below_the_cap_award_exactly_one(api: API
     await assert_ledger_consistent()
 
 
-async def test_an_actions_holding_period_keeps_its_points_pending(api: API, clock: Clock):
+async def test_an_actions_holding_period_keeps_its_points_pending(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     held = await earns(api, ana, "PANEL")
@@ -268,9 +266,9 @@ async def test_an_actions_holding_period_keeps_its_points_pending(api: API, cloc
     )
     await assert_ledger_consistent()
     # Seven days on, the release job makes them spendable.
-    early = await jobs.run_all(api.runtime.program, now=clock.now + timedelta(days=6))
+    early = await jobs.run_all(api.runtime.program, now=clock.now() + timedelta(days=6))
     assert early.released == 0
-    report = await jobs.run_all(api.runtime.program, now=clock.now + timedelta(days=7))
+    report = await jobs.run_all(api.runtime.program, now=clock.now() + timedelta(days=7))
     assert report.released == 75
     data = await api.gql(
         "query($id: ID!) { member(id: $id) { balance pendingPoints lifetimePoints } }",
@@ -285,12 +283,12 @@ def _midnight_after(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), BUCHAREST).astimezone(UTC)
 
 
-async def test_an_actions_expiry_overrides_the_programs(api: API, clock: Clock):
+async def test_an_actions_expiry_overrides_the_programs(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await api.enroll("ana")
     await earns(api, ana, "GALA")  # expires at the end of next year
     await earns(api, ana, "REVIEW")  # the program's: 365 days after
-    today = clock.now.astimezone(BUCHAREST).date()
+    today = clock.now().astimezone(BUCHAREST).date()
     data = await api.gql(
         "query($id: ID!) { member(id: $id) { expiringPoints { amount expiresAt } } }",
         {"id": ana},

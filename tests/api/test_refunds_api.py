@@ -722,7 +722,7 @@ async def _full_refund_undoes(case: Case, n: int) -> None:
         partner_id=(await registry.sync(program))["beanery"],
         partner_key="beanery",
     )
-    member = await members.enroll(program, ADMIN, members.Enrolment(f"m{n}"), None)
+    member = (await members.enroll(program, ADMIN, members.Enrolment(f"m{n}"), None)).member.id
     ref = members.MemberRef(id=member)
     if case.start_balance:
         await adjustments.adjust(program, ADMIN, ref, case.start_balance, "start", f"a{n}")
@@ -749,7 +749,7 @@ async def _full_refund_undoes(case: Case, n: int) -> None:
         done = await refunds.refund(
             program,
             partner,
-            refunds.PurchaseRef(id=recorded.purchase_id),
+            refunds.PurchaseRef(id=recorded.purchase.id),
             _money(part),
             f"f{n}-{i}",
         )
@@ -758,21 +758,21 @@ async def _full_refund_undoes(case: Case, n: int) -> None:
         program, partner, refunds.PurchaseRef(order_id=f"o{n}"), None, f"f{n}-last"
     )
     clawed += last.points
-    assert clawed == recorded.points
+    assert clawed == recorded.purchase.points
     after = await _wallet(member)
     assert (
         after["balance"] + after["pending"] - after["debt"]
         == before["balance"] + before["pending"] - before["debt"] - spent
-    ), (before, after, recorded.points)
-    assert after["lifetime"] <= before["lifetime"] or recorded.points == 0
+    ), (before, after, recorded.purchase.points)
+    assert after["lifetime"] <= before["lifetime"] or recorded.purchase.points == 0
     bought = await sql.row(
         sql.connection(),
         "SELECT amount, refunded_amount, points, points_clawed_back FROM purchase WHERE id = ?",
-        [recorded.purchase_id],
+        [recorded.purchase.id],
     )
     assert bought is not None
     assert Decimal(str(bought["refunded_amount"])) == Decimal(str(bought["amount"]))
-    assert int(bought["points_clawed_back"]) == int(bought["points"]) == recorded.points
+    assert int(bought["points_clawed_back"]) == int(bought["points"]) == recorded.purchase.points
     await assert_ledger_consistent()
 
 

@@ -8,7 +8,7 @@ program's time zone (Europe/Bucharest); cancelled redemptions do not count.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from schema import ids
 from tests.helpers import (
     API,
     BASE_PROGRAM,
+    ManualClock,
     assert_ledger_consistent,
     new_key,
     reward_gid,
@@ -61,22 +62,9 @@ TEXT = BASE_PROGRAM.read_text() + REWARDS
 REDEMPTION = "id status code points createdAt cancelledAt fulfilledAt reward { key }"
 
 
-class Clock:
-    """What `domain.unit.utcnow` answers while a test runs."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = datetime.now(UTC)
-        monkeypatch.setattr("domain.unit.utcnow", lambda: self.now)
-
-    def set(self, moment: datetime | str) -> None:
-        if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
-        self.now = moment.astimezone(UTC)
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
+def clock(api: API) -> ManualClock:
+    return api.use_clock()
 
 
 async def member_with(api: API, name: str, points: int) -> str:
@@ -188,7 +176,7 @@ async def test_a_daily_limit_refuses_past_the_count_and_writes_nothing(api: API)
     await redeemed(api, "daily-treat", bea)
 
 
-async def test_a_daily_limit_starts_again_at_local_midnight(api: API, clock: Clock):
+async def test_a_daily_limit_starts_again_at_local_midnight(api: API, clock: ManualClock):
     await api.use_program(TEXT)
     ana = await member_with(api, "ana", 1000)
     clock.set("2026-03-10T21:50:00+00:00")  # 23:50 on 10 March in Bucharest
@@ -202,7 +190,7 @@ async def test_a_daily_limit_starts_again_at_local_midnight(api: API, clock: Clo
 
 
 async def test_a_monthly_limit_holds_for_the_month_and_starts_again_the_next(
-    api: API, clock: Clock
+    api: API, clock: ManualClock
 ):
     await api.use_program(TEXT)
     ana = await member_with(api, "ana", 1000)
@@ -210,7 +198,7 @@ async def test_a_monthly_limit_holds_for_the_month_and_starts_again_the_next(
     error = await refused(api, "monthly-gift", ana, "LIMIT_EXCEEDED")
     assert error["message"] == "Monthly gift can be redeemed 1 times per month."
     # An hour into the first day of next month, in Bucharest.
-    local = clock.now.astimezone(BUCHAREST)
+    local = clock.now().astimezone(BUCHAREST)
     first = (local.replace(day=1) + timedelta(days=32)).replace(day=1)
     clock.set(datetime.combine(first.date(), time(1), BUCHAREST))
     await redeemed(api, "monthly-gift", ana)

@@ -30,7 +30,7 @@ SENTINEL = "sentinel"
 
 
 async def enroll(db: Stores, external_id: str = "ana") -> int:
-    return await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)
+    return (await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)).member.id
 
 
 async def purchase(db: Stores, member_id: int, amount: str = "120") -> purchases.Recorded:
@@ -153,10 +153,10 @@ async def test_drain_publishes_events_to_the_member_channel_and_marks_them(
         assert messages == [as_message(r) for r in rows]
         changed, bought = messages
         assert changed["memberId"] == bought["memberId"] == ana
-        assert changed["transactionId"] == bought["transactionId"] == recorded.transaction_id
+        assert changed["transactionId"] == bought["transactionId"] == recorded.transaction.id
         assert changed["payload"]["delta"] == 120
         assert changed["payload"]["balance"] == 120
-        assert bought["payload"]["purchaseId"] == recorded.purchase_id
+        assert bought["payload"]["purchaseId"] == recorded.purchase.id
         assert bought["payload"]["points"] == 120
 
         # Marked as published: nothing is left, and a second drain sends nothing.
@@ -237,7 +237,7 @@ async def test_the_started_loop_publishes_as_soon_as_a_commit_wakes_it(
         fanout.start()
         fanout.start()  # a second start is a no-op, not a second loop
         recorded = await purchase(db, ana, "75")
-        rows = await outbox_rows("transaction_id = ?", [recorded.transaction_id])
+        rows = await outbox_rows("transaction_id = ?", [recorded.transaction.id])
         first = json.loads((await next_message(pubsub))["data"])
         second = json.loads((await next_message(pubsub))["data"])
         assert [first, second] == [as_message(r) for r in rows]
@@ -254,7 +254,7 @@ async def test_the_started_loop_publishes_as_soon_as_a_commit_wakes_it(
 
         # Stopped: a commit no longer gets anything published.
         later = await purchase(db, ana, "9")
-        left = await outbox_rows("transaction_id = ?", [later.transaction_id])
+        left = await outbox_rows("transaction_id = ?", [later.transaction.id])
         assert [r["type"] for r in left] == ["points.changed", "purchase.recorded"]
         assert all(r["published_at"] is None for r in left)
         assert await received_until_sentinel(db.redis, pubsub, channel) == {channel: []}

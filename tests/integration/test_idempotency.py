@@ -4,6 +4,7 @@ reuse with other input, and replays that outlive the balance they spent."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,7 +13,15 @@ from domain import idempotency, members, sql
 from domain.actors import ADMIN
 from domain.errors import DomainError, ErrorCode
 from domain.unit import Unit
-from tests.helpers import API, Stores, assert_ledger_consistent, reward_gid, table_counts
+from tests.helpers import (
+    API,
+    BASE_PROGRAM,
+    Stores,
+    assert_ledger_consistent,
+    count_statements,
+    reward_gid,
+    table_counts,
+)
 
 
 async def records() -> list[dict[str, Any]]:
@@ -55,7 +64,7 @@ async def test_a_replay_returns_the_stored_result_and_moves_points_once(api: API
     (record,) = [r for r in await records() if r["key"] == "redeem-1"]
     assert record["scope"] == "admin"
     assert record["operation"] == "redeemReward"
-    assert set(record["response"]) == {"memberId", "redemptionId", "transactionId"}
+    assert set(record["response"]) == {"member", "redemption", "transaction"}
     await assert_ledger_consistent()
 
 
@@ -177,32 +186,38 @@ async def test_a_replayed_cancellation_returns_the_first_one(api: API):
     assert [e["code"] for e in fresh["userErrors"]] == ["INVALID_STATE"]
 
 
+@dataclass(frozen=True)
+class Answer:
+    count: int
+
+
 async def test_run_once_records_only_successes(db: Stores):
-    member_id = await members.enroll(db.program, ADMIN, members.Enrolment("ana"), None)
+    member_id = (await members.enroll(db.program, ADMIN, members.Enrolment("ana"), None)).member.id
     req = idempotency.request("admin", "k-1", "test", {"memberId": member_id})
     calls: list[int] = []
 
-    async def fails(unit: Unit) -> idempotency.Result:
+    async def fails(unit: Unit) -> Answer:
         calls.append(1)
         raise DomainError(ErrorCode.NOT_ELIGIBLE, "not yet")
 
-    async def works(unit: Unit) -> idempotency.Result:
+    async def works(unit: Unit) -> Answer:
         calls.append(2)
-        return {"answer": len(calls)}
+        return Answer(len(calls))
 
     with pytest.raises(DomainError):
-        await idempotency.run_once(req, db.program, fails)
-    assert await idempotency.recorded(req) is None
-    first = await idempotency.run_once(req, db.program, works)
-    assert first == idempotency.Ran({"answer": 2}, replayed=False)
-    # The replay runs the work again, but its result is thrown away for the stored one.
-    again = await idempotency.run_once(req, db.program, works)
-    assert again == idempotency.Ran({"answer": 2}, replayed=True)
-    assert await idempotency.recorded(req) == {"answer": 2}
+        await idempotency.run_once(req, db.program, fails, Answer)
+    assert await idempotency.recorded(req, Answer) is None
+    first = await idempotency.run_once(req, db.program, works, Answer)
+    assert first == idempotency.Ran(Answer(2), replayed=False)
+    # The replay finds the key first: the work does not run again, the stored result answers.
+    again = await idempotency.run_once(req, db.program, works, Answer)
+    assert again == idempotency.Ran(Answer(2), replayed=True)
+    assert calls == [1, 2]
+    assert await idempotency.recorded(req, Answer) == Answer(2)
 
     other = idempotency.request("admin", "k-1", "test", {"memberId": member_id + 1})
     with pytest.raises(DomainError) as reused:
-        await idempotency.run_once(other, db.program, works)
+        await idempotency.run_once(other, db.program, works, Answer)
     assert reused.value.code is ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
@@ -223,3 +238,108 @@ async def test_a_malformed_key_is_invalid_input_and_writes_nothing(api: API):
     assert await table_counts() == counts
     # 255 printable characters are fine.
     assert (await api.redeem("coffee", member_id=ana, key="~" * 255))["userErrors"] == []
+
+
+# -- a replay answers with exactly what the first call answered ------------------------------
+
+WHOLE = (
+    "member { id balance pendingPoints lifetimePoints pointsOwed tier { current { key } } } "
+    "transaction { id kind points balanceAfter description createdAt breakdown { rule points } } "
+)
+
+
+async def test_a_replay_answers_the_first_numbers_and_statuses_after_a_cancel(api: API):
+    ana = await api.enroll("ana")
+    await api.purchase(ana, "1550")
+    redeem = {"memberId": ana, "rewardId": reward_gid("coffee"), "idempotencyKey": "r-1"}
+    shape = WHOLE + "redemption { id status code points cancelledAt }"
+    first = await api.mutate("redeemReward", redeem, shape, as_=api.admin())
+    assert first["member"]["balance"] == 1050
+    assert first["redemption"]["status"] == "ISSUED"
+    cancelled = await api.cancel(first["redemption"]["id"])
+    assert cancelled["member"] == {"balance": 1550}
+    counts = await table_counts()
+
+    again = await api.mutate("redeemReward", redeem, shape, as_=api.admin())
+
+    assert again == first  # 1050 and ISSUED, as first answered, not 1550 and CANCELLED
+    assert await table_counts() == counts
+
+
+async def test_a_replay_answers_after_the_program_dropped_what_it_used(api: API):
+    ana = await api.enroll("ana")
+    admin = api.admin()
+    purchase = {
+        "memberId": ana,
+        "orderId": "EUR-1",
+        "amount": "400",
+        "currency": "EUR",
+        "idempotencyKey": "p-1",
+    }
+    action = {"memberId": ana, "action": "SURVEY", "idempotencyKey": "a-1"}
+    redeem = {"memberId": ana, "rewardId": reward_gid("limited-tote"), "idempotencyKey": "r-1"}
+    bought = await api.mutate("recordPurchase", purchase, WHOLE, as_=admin)
+    surveyed = await api.mutate("recordAction", action, WHOLE, as_=admin)
+    redeemed = await api.mutate("redeemReward", redeem, WHOLE + "redemption { id }", as_=admin)
+    for payload in (bought, surveyed, redeemed):
+        assert payload["userErrors"] == [], payload
+
+    # The next program takes no euros, has no survey and no tote bag.
+    text = (
+        BASE_PROGRAM.read_text()
+        .replace(", EUR = 5", "")
+        .replace('key = "SURVEY"', 'key = "POLL"')
+        .replace('key = "limited-tote"', 'key = "limited-mug"')
+    )
+    await api.use_program(text)
+    counts = await table_counts()
+
+    assert await api.mutate("recordPurchase", purchase, WHOLE, as_=admin) == bought
+    assert await api.mutate("recordAction", action, WHOLE, as_=admin) == surveyed
+    assert await api.mutate("redeemReward", redeem, WHOLE + "redemption { id }", as_=admin) == (
+        redeemed
+    )
+    assert await table_counts() == counts
+    # Afresh, the same requests are refused by the new program.
+    fresh = await api.mutate(
+        "recordPurchase", {**purchase, "idempotencyKey": "p-2"}, WHOLE, as_=admin
+    )
+    assert [(e["code"], e["field"]) for e in fresh["userErrors"]] == [("INVALID_INPUT", "currency")]
+
+
+async def test_a_replay_is_answered_by_the_key_alone_and_writes_nothing(api: API):
+    ana = await api.enroll("ana")
+    await api.purchase(ana, "2000")
+    first = await api.redeem("discount-10", member_id=ana, key="once")
+    assert first["userErrors"] == []
+
+    with count_statements() as replay:
+        again = await api.redeem("discount-10", member_id=ana, key="once")
+
+    assert again == first
+    # One statement, the key's lookup: no wallet update, no lock, no rolled-back attempt.
+    assert len(replay) == 1, replay
+    assert replay[0].lstrip().upper().startswith("SELECT"), replay
+    assert "idempotency_record" in replay[0]
+    assert "FOR UPDATE" not in replay[0].upper()
+
+
+async def test_a_record_kept_as_ids_by_an_earlier_version_still_answers(api: API):
+    """Records written before results were kept whole held ids only: a replay of one reads the
+    objects they name (as they are now) rather than failing."""
+    ana = await api.enroll("ana")
+    await api.purchase(ana, "2000")
+    first = await api.redeem("discount-10", member_id=ana, key="old")
+    (record,) = [r for r in await records() if r["key"] == "old"]
+    ids = {
+        "memberId": record["response"]["member"]["id"],
+        "redemptionId": record["response"]["redemption"]["id"],
+        "transactionId": record["response"]["transaction"]["id"],
+    }
+    await sql.execute(
+        sql.connection(),
+        "UPDATE idempotency_record SET response = ? WHERE key = ?",
+        [json.dumps(ids), "old"],
+    )
+    again = await api.redeem("discount-10", member_id=ana, key="old")
+    assert again == first

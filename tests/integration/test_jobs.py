@@ -62,10 +62,10 @@ async def partner(program: Program, key: str) -> Actor:
 
 
 async def enroll(program: Program, external_id: str, birthday: date | None = None) -> ledger.Wallet:
-    member_id = await members.enroll(
+    enrolled = await members.enroll(
         program, ADMIN, members.Enrolment(external_id, birthday=birthday), None
     )
-    return ledger.Wallet.of(await members.find(members.MemberRef(id=member_id)))
+    return ledger.Wallet.of(enrolled.member)
 
 
 async def buy(
@@ -106,7 +106,7 @@ async def into_debt(program: Program, wallet: ledger.Wallet, points: int) -> Non
     await refunds.refund(
         program,
         await partner(program, "skyways"),
-        refunds.PurchaseRef(id=bought.purchase_id),
+        refunds.PurchaseRef(id=bought.purchase.id),
         None,
         new_key(),
     )

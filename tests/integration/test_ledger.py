@@ -25,7 +25,9 @@ SPEND = ledger.Posting(kind="REDEEM", source="admin", description="test debit")
 
 
 async def enroll(db: Stores, external_id: str = "ana") -> ledger.Wallet:
-    member_id = await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)
+    member_id = (
+        await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)
+    ).member.id
     return ledger.Wallet.of(await members.find(members.MemberRef(id=member_id)))
 
 
@@ -176,14 +178,14 @@ async def test_cancelling_a_redemption_puts_the_points_back_into_the_very_lots_t
     before = await lots(wallet)
 
     redeemed = await redeem(db, wallet, "discount-10")  # 1000 points
-    spent = await draws(redeemed.transaction_id)
+    spent = await draws(redeemed.transaction.id)
     assert spent == [(before[0]["id"], 400), (before[1]["id"], 500), (before[2]["id"], 100)]
     assert [lot["remaining"] for lot in await lots(wallet)] == [0, 0, 200]
 
-    cancelled = await cancel(db, redeemed.redemption_id)
+    cancelled = await cancel(db, redeemed.redemption.id)
 
     assert await lots(wallet) == before  # the same lots, the same remaining, no new lot
-    assert await draws(cancelled.transaction_id) == [(lot, -amount) for lot, amount in spent]
+    assert await draws(cancelled.transaction.id) == [(lot, -amount) for lot, amount in spent]
     assert (await wallet_state(wallet))["balance"] == 1200
     await assert_ledger_consistent()
 
@@ -196,14 +198,14 @@ async def test_a_share_drawn_from_a_lot_that_has_expired_since_comes_back_as_a_f
     await credit(db.program, wallet, 600)
     soon, later = await lots(wallet)
     redeemed = await redeem(db, wallet, "discount-10")
-    assert await draws(redeemed.transaction_id) == [(soon["id"], 600), (later["id"], 400)]
+    assert await draws(redeemed.transaction.id) == [(soon["id"], 600), (later["id"], 400)]
 
     expired_at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     await sql.execute(
         sql.connection(), "UPDATE lot SET expires_at = ? WHERE id = ?", [expired_at, soon["id"]]
     )
     started = datetime.now(UTC)
-    cancelled = await cancel(db, redeemed.redemption_id)
+    cancelled = await cancel(db, redeemed.redemption.id)
     finished = datetime.now(UTC)
 
     after = await lots(wallet)
@@ -214,13 +216,13 @@ async def test_a_share_drawn_from_a_lot_that_has_expired_since_comes_back_as_a_f
     # The live lot gets its share back.
     assert live == later
     # The expired share comes back as a new lot with the program's default expiry.
-    assert fresh["transaction_id"] == cancelled.transaction_id
+    assert fresh["transaction_id"] == cancelled.transaction.id
     assert fresh["amount"] == fresh["remaining"] == 600
     assert fresh["expires_at"] in {
         local_midnight_after(started, 365, "Europe/Bucharest"),
         local_midnight_after(finished, 365, "Europe/Bucharest"),
     }
-    assert await draws(cancelled.transaction_id) == [(later["id"], -400)]
+    assert await draws(cancelled.transaction.id) == [(later["id"], -400)]
     assert (await wallet_state(wallet))["balance"] == 1200
     await assert_ledger_consistent()
 
@@ -305,7 +307,7 @@ async def test_lifetime_grows_with_earning_ignores_redemptions_shrinks_with_nega
 
     redeemed = await redeem(db, wallet, "discount-10")
     assert await wallet_state(wallet) == {"balance": 200, "pending": 0, "lifetime": 1200}
-    await cancel(db, redeemed.redemption_id)  # giving points back is not earning them
+    await cancel(db, redeemed.redemption.id)  # giving points back is not earning them
     assert await wallet_state(wallet) == {"balance": 1200, "pending": 0, "lifetime": 1200}
 
     await adjustments.adjust(
@@ -390,13 +392,13 @@ async def test_every_posting_writes_a_points_changed_event_with_its_delta_and_ba
     earned = await credit(db.program, wallet, 700)
     redeemed = await redeem(db, wallet, "coffee")  # 500
     spent = await debit(db.program, wallet, 50)
-    cancelled = await cancel(db, redeemed.redemption_id)
+    cancelled = await cancel(db, redeemed.redemption.id)
 
     expected = [
         (earned.transaction_id, "EARN", 700, 700, 700),
-        (redeemed.transaction_id, "REDEEM", -500, 200, 700),
+        (redeemed.transaction.id, "REDEEM", -500, 200, 700),
         (spent.transaction_id, "REDEEM", -50, 150, 700),
-        (cancelled.transaction_id, "CANCEL", 500, 650, 700),
+        (cancelled.transaction.id, "CANCEL", 500, 650, 700),
     ]
     for transaction_id, kind, delta, balance, lifetime in expected:
         events = await points_changed(transaction_id)

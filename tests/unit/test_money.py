@@ -9,7 +9,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import ErrorCode, InvalidInput
-from domain.money import parse_amount, parse_currency
+from domain.money import parse_amount, parse_currency_code
+from domain.program_file import load_program
+from domain.purchases import accepted_currency
+from tests.helpers import BASE_PROGRAM
 
 FORMAT_MESSAGE = (
     "amount must be a non-negative decimal number with at most 12 digits before and 4 after "
@@ -153,29 +156,31 @@ def test_any_text_is_either_a_valid_amount_or_invalid_input(text: str):
         assert str(amount) == text.strip()
 
 
-def test_a_currency_the_program_accepts_is_returned():
-    assert parse_currency("RON", {"RON", "EUR"}, "currency") == "RON"
-    assert parse_currency("EUR", frozenset({"RON", "EUR"}), "currency") == "EUR"
+def test_a_currency_code_is_returned():
+    assert parse_currency_code("RON", "currency") == "RON"
+    assert parse_currency_code("GBP", "currency") == "GBP"
 
 
 @pytest.mark.parametrize("value", ["ron", "EURO", "EU", "", " EUR", "EUR ", "E1R", 978, None])
 def test_a_malformed_currency_is_invalid_input(value: object):
     with pytest.raises(InvalidInput) as caught:
-        parse_currency(value, {"RON", "EUR"}, "currency")
+        parse_currency_code(value, "currency")
     assert caught.value.field == "currency"
     assert caught.value.message == "currency must be an ISO 4217 code such as EUR or RON."
 
 
 def test_a_currency_the_program_does_not_accept_is_invalid_input_listing_those_it_does():
+    program = load_program(BASE_PROGRAM.read_text())
+    accepted_currency("RON", program)
     with pytest.raises(InvalidInput) as caught:
-        parse_currency("GBP", {"RON", "EUR", "USD"}, "currency")
+        accepted_currency("GBP", program)
     assert caught.value.field == "currency"
-    assert caught.value.message == ("GBP is not a currency this program accepts (EUR, RON, USD).")
+    listed = ", ".join(sorted(program.purchase_rates))
+    assert caught.value.message == f"GBP is not a currency this program accepts ({listed})."
 
 
 def test_a_currency_with_a_trailing_newline_is_malformed():
-    # `$` in the pattern also matches before a final newline; the program does not accept
-    # "EUR\n" so it is still refused, but with the wrong explanation.
+    # `$` in the pattern also matches before a final newline: the whole text must match.
     with pytest.raises(InvalidInput) as caught:
-        parse_currency("EUR\n", {"EUR"}, "currency")
+        parse_currency_code("EUR\n", "currency")
     assert caught.value.message == "currency must be an ISO 4217 code such as EUR or RON."

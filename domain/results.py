@@ -1,0 +1,88 @@
+"""Typed results as JSON and back: what an idempotency record keeps, so that a replay answers
+with exactly what the first call answered.
+
+A result is a frozen dataclass of views (the member, the transaction, the purchase... as the
+operation left them) and plain values. `dump` writes it as JSON; `load` reads it back into the
+same dataclass, field by field, from its type hints: no dict of loose keys in between.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class UnreadableResult(Exception):
+    """A stored result does not fit the type it is read as (written by an older version)."""
+
+
+def dump(result: object) -> str:
+    return json.dumps(_plain(result), separators=(",", ":"))
+
+
+def load(kind: type[T], stored: str | dict[str, Any]) -> T:
+    data = json.loads(stored) if isinstance(stored, str) else stored
+    try:
+        return typing.cast(T, _read(kind, data))
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise UnreadableResult(f"{kind.__name__}: {error}") from error
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    return typing.get_type_hints(kind)
+
+
+def _read(kind: Any, data: Any) -> Any:
+    if kind is Any:
+        return data
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if data is None and type(None) in options:
+            return None
+        (chosen,) = [option for option in options if option is not type(None)]
+        return _read(chosen, data)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_read(item, value) for value in data)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        hints = _hints(kind)
+        return kind(
+            **{
+                f.name: _read(hints[f.name], data[f.name])
+                for f in dataclasses.fields(kind)
+                if f.init
+            }
+        )
+    if kind is datetime:
+        return datetime.fromisoformat(data)
+    if kind is date:
+        return date.fromisoformat(data)
+    if kind is Decimal:
+        return Decimal(data)
+    if kind in (int, str, bool) and isinstance(data, kind):
+        return data
+    raise TypeError(f"{data!r} is not a {kind}")
