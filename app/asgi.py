@@ -16,11 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
 from app.scheduler import Every
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings
 from domain import jobs, ledger, sql, versions
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
-from domain.program_file import load_program
+from domain.program_file import ProgramInvalid, load_program
 from gamification.fanout import Fanout
 from partners import registry
 from schema.auth import Credentials
@@ -51,7 +51,7 @@ async def refresh_program(runtime: Runtime) -> bool:
     latest = await versions.latest()
     if latest is None or latest.id == runtime.program.version:
         return False
-    runtime.program = await prepare(load_program(latest.source))
+    runtime.program = (await start(None)).program
     log.info("program version %s is now in force", runtime.program.version)
     return True
 
@@ -68,11 +68,56 @@ def read_program(path: Path) -> Program:
     return load_program(path.read_text(encoding="utf-8"))
 
 
+def configured_program(settings: Settings) -> Program | None:
+    """The program file the settings name (COALITION_PROGRAM), read and checked; None when
+    none is named (production may run on the database's applied version alone)."""
+    path = settings.program_path
+    if path is None:
+        return None
+    try:
+        return read_program(path)
+    except FileNotFoundError:
+        raise ConfigurationError(f"COALITION_PROGRAM: {path}: no such file") from None
+    except ProgramInvalid as invalid:
+        raise ConfigurationError(*(f"{path}: {problem}" for problem in invalid.problems)) from None
+
+
 async def prepare(program: Program) -> Program:
-    """Everything the services need in SQL before the first request; idempotent."""
+    """Applies `program` as the current version (`coalition program apply`), with everything
+    the services need in SQL before the first request; idempotent."""
     await ledger.ensure_system_accounts()
     await registry.sync(program)
     return await versions.apply(program)
+
+
+async def start(configured: Program | None) -> versions.InForce:
+    """What a starting process serves: the database's current program version. The configured
+    file only seeds an empty database; a file that differs from the version in force is left
+    for the operator to apply. ConfigurationError when there is neither."""
+    await ledger.ensure_system_accounts()
+    try:
+        in_force = await versions.in_force(configured)
+    except versions.NoProgram:
+        raise ConfigurationError(
+            "COALITION_PROGRAM must name a program file: the database has no program version "
+            "applied yet"
+        ) from None
+    await registry.sync(in_force.program)
+    return in_force
+
+
+def describe(in_force: versions.InForce, settings: Settings) -> tuple[str, str | None]:
+    """Start-up lines: which version is live, and (if so) that the configured file differs."""
+    version = in_force.program.version
+    applied = in_force.applied_at.strftime("%Y-%m-%d %H:%M UTC")
+    how = f"seeded from {settings.program_path}" if in_force.seeded else f"applied {applied}"
+    differs = None
+    if in_force.configured_differs:
+        differs = (
+            f"{settings.program_path} differs from live version {version} and is not in force; "
+            f"`coalition program apply {settings.program_path}` would make it a new version"
+        )
+    return f"program version {version} is live ({how})", differs
 
 
 class BodyLimit:
@@ -138,13 +183,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if runtime is not None:
             yield
             return
-        program = read_program(settings.program_path)
+        configured = configured_program(settings)
         await storage.open_sql(settings.tortoise_url)
         redis = storage.open_redis(settings.redis_url or "")
         fanout = Fanout(redis, settings.redis_prefix)
         loops: list[Every] = []
         try:
-            state["runtime"] = Runtime(await prepare(program), redis)
+            in_force = await start(configured)
+            live, differs = describe(in_force, settings)
+            log.info(live)
+            if differs:
+                log.warning(differs)
+            state["runtime"] = Runtime(in_force.program, redis)
             loops = [
                 Every(settings.jobs_every_seconds, lambda: run_jobs(state["runtime"]), "jobs"),
                 Every(

@@ -7,15 +7,17 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import jwt
 
 from app import storage
-from app.asgi import prepare, read_program
+from app.asgi import configured_program, describe, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
+from domain import versions
 from domain.program_file import ProgramInvalid
 
 
@@ -25,15 +27,24 @@ def member_token(settings: Settings, external_id: str, hours: float = 24.0) -> s
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-async def _prepare_database(settings: Settings, seed_demo: bool) -> bool:
+@dataclass(frozen=True)
+class Prepared:
+    in_force: versions.InForce
+    seeded_demo: bool
+
+
+async def _prepare_database(settings: Settings, seed_demo: bool) -> Prepared:
+    """Migrates, and finds the program in force (the configured file seeds an empty
+    database); in development, seeds the demo members into a database without members."""
     from app import demo
 
-    program = read_program(settings.program_path)
+    configured = configured_program(settings)
     await storage.migrate(settings.tortoise_url)
     await storage.open_sql(settings.tortoise_url)
     try:
-        program = await prepare(program)
-        return await demo.seed(program) if seed_demo else False
+        in_force = await start(configured)
+        seeded = await demo.seed(in_force.program) if seed_demo else False
+        return Prepared(in_force, seeded)
     finally:
         await storage.close_sql()
 
@@ -47,8 +58,11 @@ def run(settings: Settings) -> int:
         # The workers inherit the address of the server this process owns.
         os.environ["COALITION_REDIS_URL"] = embedded.start()
     try:
-        seeded = asyncio.run(_prepare_database(settings, seed_demo=not settings.production))
-        _welcome(settings, seeded)
+        try:
+            prepared = asyncio.run(_prepare_database(settings, seed_demo=not settings.production))
+        except ConfigurationError as error:
+            return _refuse(error)
+        _welcome(settings, prepared)
         uvicorn.run(
             "app.asgi:create_app",
             factory=True,
@@ -64,18 +78,27 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def _welcome(settings: Settings, seeded: bool) -> None:
+def _refuse(error: ConfigurationError) -> int:
+    for line in error.lines:
+        print(f"coalition: {line}", file=sys.stderr)
+    return 2
+
+
+def _welcome(settings: Settings, prepared: Prepared) -> None:
     base = f"http://{settings.host}:{settings.port}"
+    live, differs = describe(prepared.in_force, settings)
+    where = " (GraphiQL in a browser)" if not settings.production else ""
     lines = [
         "",
-        f"Coalition is starting on {base}/graphql (GraphiQL in a browser)",
-        f"  program:  {settings.program_path}",
+        f"Coalition is starting on {base}/graphql{where}",
+        f"  program:  {live}",
+        *([f"  note:     {differs}"] if differs else []),
         f"  database: {settings.database_url}",
         f"  redis:    {os.environ.get('COALITION_REDIS_URL', settings.redis_url)}",
     ]
     if not settings.production:
         lines += [
-            f"  demo members {'seeded' if seeded else 'already there'}: "
+            f"  demo members {'seeded' if prepared.seeded_demo else 'already there'}: "
             "ana, bogdan, dorota, kadri, elif",
             f"  admin:    X-API-Key: {settings.admin_api_key}",
             f"  as ana:   Authorization: Bearer {member_token(settings, 'ana')}",
@@ -133,16 +156,23 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 2
 
+    if at is not None:
+        return _preview_jobs(settings, at)
+
     async def run() -> jobs.Report:
+        configured = configured_program(settings)
         await storage.migrate(settings.tortoise_url)
         await storage.open_sql(settings.tortoise_url)
         try:
-            program = await prepare(read_program(settings.program_path))
-            return await jobs.run_all(program, at)
+            in_force = await start(configured)
+            return await jobs.run_all(in_force.program, at)
         finally:
             await storage.close_sql()
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    except ConfigurationError as error:
+        return _refuse(error)
     print(
         f"released {report.released} points, expired {report.expired} points, sent "
         f"{report.reminded} expiry reminders, gave {report.birthdays} birthday bonuses"
@@ -150,6 +180,48 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+def _preview_jobs(settings: Settings, at: datetime) -> int:
+    """What the jobs would do at `at`: counted from the lots as they are, nothing written."""
+    from domain import jobs
+
+    async def read() -> jobs.Preview:
+        configured = configured_program(settings)
+        await storage.migrate(settings.tortoise_url)
+        await storage.open_sql(settings.tortoise_url)
+        try:
+            try:
+                program = await versions.live(configured)
+            except versions.NoProgram:
+                raise ConfigurationError(
+                    "COALITION_PROGRAM must name a program file: the database has no program "
+                    "version applied yet"
+                ) from None
+            return await jobs.preview(program, at)
+        finally:
+            await storage.close_sql()
+
+    try:
+        seen = asyncio.run(read())
+    except ConfigurationError as error:
+        return _refuse(error)
+    repaid = f" ({seen.repaid:,} of them repay points owed)" if seen.repaid else ""
+    print(f"preview of the jobs at {seen.at.isoformat()}: nothing was written")
+    print(
+        f"  release   {seen.released:,} points from {seen.released_lots:,} lots of "
+        f"{seen.released_members:,} members{repaid}"
+    )
+    print(
+        f"  expire    {seen.expired:,} points from {seen.expired_lots:,} lots of "
+        f"{seen.expired_members:,} members"
+    )
+    print(
+        f"  remind    {seen.reminders:,} reminders to {seen.reminded_members:,} members, "
+        f"about {seen.reminded:,} points"
+    )
+    print(f"  birthday  {seen.birthdays:,} bonuses, {seen.birthday_points:,} points")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,14 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     jobs = commands.add_parser("jobs", help="run the points life-cycle jobs once")
     jobs.add_argument("action", choices=["run"])
-    jobs.add_argument("--at", help="act as if it were this moment (ISO, with offset)")
+    jobs.add_argument(
+        "--at",
+        help="preview what the jobs would do at this moment (ISO, with offset); writes nothing",
+    )
     args = parser.parse_args(argv)
 
     try:
         settings = Settings.from_env()
     except ConfigurationError as error:
-        print(f"coalition: {error}", file=sys.stderr)
-        return 2
+        return _refuse(error)
     if args.command in ("run", "migrate", "program", "jobs"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":

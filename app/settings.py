@@ -15,7 +15,11 @@ DEV_ADMIN_API_KEY = "dev-admin-key"
 
 
 class ConfigurationError(Exception):
-    pass
+    """A setting is missing or wrong; the message has one line per problem."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ class Settings:
     database_url: str
     redis_url: str | None  # None: start the embedded redis-server under data_dir
     redis_prefix: str
-    program_path: Path
+    # None only in production without COALITION_PROGRAM: the database's version is the program.
+    program_path: Path | None
     jwt_secret: str
     admin_api_key: str
     host: str
@@ -57,7 +62,7 @@ class Settings:
             or f"sqlite://{data_dir / 'coalition.sqlite3'}",
             redis_url=env.get("COALITION_REDIS_URL") or None,
             redis_prefix=env.get("COALITION_REDIS_PREFIX", "{c}"),
-            program_path=Path(env.get("COALITION_PROGRAM") or DEMO_PROGRAM),
+            program_path=_program_path(env, production=mode == "production"),
             jwt_secret=env.get("COALITION_JWT_SECRET") or DEV_JWT_SECRET,
             admin_api_key=env.get("COALITION_ADMIN_API_KEY") or DEV_ADMIN_API_KEY,
             host=env.get("HOST", "127.0.0.1"),
@@ -72,17 +77,46 @@ class Settings:
                 "COALITION_WORKERS > 1 needs PostgreSQL: SQLite takes one writing process."
             )
         if settings.production:
-            settings.require_real_secrets()
+            settings.require_production_settings(env)
         return settings
 
     def require_real_secrets(self) -> None:
+        problems = self._secret_problems()
+        if problems:
+            raise ConfigurationError("Refusing to start in production:", *problems)
+
+    def require_production_settings(self, env: Mapping[str, str]) -> None:
+        """Production runs nothing embedded and no demo: every store is named, and the secrets
+        are real. (The program may come from the database's applied versions instead of a
+        file; that is checked once the database is open.)"""
+        problems = self._secret_problems()
+        if not env.get("COALITION_DATABASE_URL"):
+            problems.append(
+                "COALITION_DATABASE_URL must be set (postgresql://..., or sqlite:///path if "
+                "one SQLite file is what you want): production has no embedded database"
+            )
+        if not env.get("COALITION_REDIS_URL"):
+            problems.append(
+                "COALITION_REDIS_URL must be set (redis://host:6379/0): production starts no "
+                "embedded redis-server"
+            )
+        if problems:
+            raise ConfigurationError("Refusing to start in production:", *problems)
+
+    def _secret_problems(self) -> list[str]:
         problems = []
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("COALITION_JWT_SECRET must be set to at least 32 random characters")
         if self.admin_api_key == DEV_ADMIN_API_KEY or len(self.admin_api_key) < 24:
             problems.append("COALITION_ADMIN_API_KEY must be set to at least 24 random characters")
-        if problems:
-            raise ConfigurationError("Refusing to start in production: " + "; ".join(problems))
+        return problems
+
+
+def _program_path(env: Mapping[str, str], *, production: bool) -> Path | None:
+    given = env.get("COALITION_PROGRAM")
+    if given:
+        return Path(given)
+    return None if production else DEMO_PROGRAM
 
 
 def _number(

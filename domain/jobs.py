@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain import ledger, sql
+from domain import ledger, lifecycle, sql
 from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
@@ -172,21 +172,121 @@ async def birthday_bonuses(program: Program, now: datetime, report: Report) -> N
         )
         report.birthdays += 1
 
+    select, params = _celebrating(days)
+    await _each(program, now, report, "birthday", select, params, one)
+
+
+def _celebrating(days: list[date]) -> tuple[str, list[Any]]:
+    """The members whose birthday is one of `days` (a statement `_each` can page through)."""
     month_day = (
         "substr(m.birthday, 6, 5)"
         if not sql.is_postgres(sql.connection())
         else "to_char(m.birthday, 'MM-DD')"
     )
-    await _each(
-        program,
-        now,
-        report,
-        "birthday",
+    return (
         f"SELECT m.account_id, m.id AS member_id FROM member m WHERE m.birthday IS NOT NULL "
         f"AND {month_day} IN ({sql.in_list(len(days))})",
         [d.strftime("%m-%d") for d in days],
-        one,
     )
+
+
+@dataclass
+class Preview:
+    """What `run_all` would do at a moment, per kind, with counts and points; nothing written."""
+
+    at: datetime
+    released_members: int = 0
+    released_lots: int = 0
+    released: int = 0
+    repaid: int = 0  # of the released points, those that would repay points owed
+    expired_members: int = 0
+    expired_lots: int = 0
+    expired: int = 0
+    reminded_members: int = 0
+    reminders: int = 0
+    reminded: int = 0  # points the reminders are about
+    birthdays: int = 0
+    birthday_points: int = 0
+
+    def add(self, wallet: lifecycle.WalletDue) -> None:
+        if wallet.released_lots:
+            self.released_members += 1
+            self.released_lots += wallet.released_lots
+            self.released += wallet.released
+            self.repaid += wallet.repaid
+        if wallet.expired_lots:
+            self.expired_members += 1
+            self.expired_lots += wallet.expired_lots
+            self.expired += wallet.expired
+        if wallet.reminders:
+            self.reminded_members += 1
+            self.reminders += wallet.reminders
+            self.reminded += wallet.reminded
+
+
+async def preview(program: Program, at: datetime) -> Preview:
+    """What `run_all(program, at)` would release, expire, remind and give, read from the lots
+    as they are (lifecycle.due, wallet by wallet), without writing or locking anything."""
+    at = at.astimezone(UTC)
+    found = Preview(at)
+    conn = sql.connection()
+    after = 0
+    while True:
+        wallets = await sql.rows(
+            conn,
+            "SELECT m.id AS member_id, a.id AS account_id, a.debt FROM member m "
+            "JOIN account a ON a.id = m.account_id WHERE m.id > ? AND EXISTS "
+            "(SELECT 1 FROM lot l WHERE l.account_id = a.id AND l.remaining > 0) "
+            "ORDER BY m.id LIMIT ?",
+            [after, BATCH],
+        )
+        if wallets:
+            after = int(wallets[-1]["member_id"])
+            accounts = [int(w["account_id"]) for w in wallets]
+            lots: dict[int, list[lifecycle.LotState]] = {a: [] for a in accounts}
+            for r in await sql.rows(
+                conn,
+                "SELECT id, account_id, remaining, pending, available_at, expires_at, "
+                f"reminded_at FROM lot WHERE account_id IN ({sql.in_list(len(accounts))}) "
+                "AND remaining > 0 ORDER BY id",
+                accounts,
+            ):
+                lots[int(r["account_id"])].append(
+                    lifecycle.LotState(
+                        id=int(r["id"]),
+                        remaining=int(r["remaining"]),
+                        pending=bool(r["pending"]),
+                        available_at=sql.to_datetime(r["available_at"]),
+                        expires_at=None
+                        if r["expires_at"] is None
+                        else sql.to_datetime(r["expires_at"]),
+                        reminded=r["reminded_at"] is not None,
+                    )
+                )
+            for w in wallets:
+                found.add(
+                    lifecycle.due(
+                        lots[int(w["account_id"])], int(w["debt"]), at, program.reminder_days
+                    )
+                )
+        if len(wallets) < BATCH:
+            break
+    if program.birthday_points:
+        today = at.astimezone(program.zone).date()
+        select, params = _celebrating(_birthdays_celebrated_on(today))
+        members = [int(r["member_id"]) for r in await sql.rows(conn, select, params)]
+        given = {
+            r["reference"]
+            for r in await sql.rows(
+                conn,
+                "SELECT reference FROM action_record WHERE source = ? AND action = ? "
+                "AND reference LIKE ?",
+                ["program", BIRTHDAY, f"{today.year}:%"],
+            )
+        }
+        found.birthdays = sum(1 for m in members if f"{today.year}:{m}" not in given)
+        found.birthday_points = found.birthdays * program.birthday_points
+    return found
 
 
 def _birthdays_celebrated_on(today: date) -> list[date]:

@@ -1,12 +1,32 @@
-"""Applying a program file: each distinct file becomes a numbered version, kept forever."""
+"""Program versions: each distinct program file the operator applies becomes a numbered
+version, kept forever. The latest version is the program in force, whatever file a process
+was started with: a file becomes the program only when it is applied (`coalition program
+apply`), or when it seeds a database that has no version yet.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from domain import redemptions
+from domain import redemptions, sql
 from domain.models import CampaignBudget, ProgramVersion
 from domain.program import Program
+from domain.program_file import load_program
+
+
+class NoProgram(Exception):
+    """The database has no program version and no program file was given to seed it."""
+
+
+@dataclass(frozen=True)
+class InForce:
+    program: Program  # the latest applied version, its number set
+    applied_at: datetime
+    seeded: bool  # the configured file has just become version 1 of an empty database
+    # The configured file is not the version in force (it was edited, or another was applied
+    # since): it takes effect only when applied.
+    configured_differs: bool
 
 
 async def latest() -> ProgramVersion | None:
@@ -19,6 +39,48 @@ async def apply(program: Program) -> Program:
     current = await latest()
     if current is None or current.digest != program.digest:
         current = await ProgramVersion.create(digest=program.digest, source=program.source)
+    return await _ready(replace(program, version=current.id))
+
+
+async def in_force(configured: Program | None) -> InForce:
+    """The program in force: the latest applied version. Only an empty database takes the
+    configured program, as its first version; otherwise the configured file is compared with
+    the version in force and left alone."""
+    current = await latest()
+    if current is None:
+        if configured is None:
+            raise NoProgram("the database has no program version yet, and no file was given")
+        current = await ProgramVersion.create(digest=configured.digest, source=configured.source)
+        program = await _ready(replace(configured, version=current.id))
+        return InForce(
+            program, sql.to_datetime(current.applied_at), seeded=True, configured_differs=False
+        )
+    program = await _ready(_program_of(current))
+    return InForce(
+        program,
+        sql.to_datetime(current.applied_at),
+        seeded=False,
+        configured_differs=configured is not None and configured.digest != current.digest,
+    )
+
+
+async def live(configured: Program | None) -> Program:
+    """The program in force, read without writing anything: the latest version, or the
+    configured program an empty database would take."""
+    current = await latest()
+    if current is not None:
+        return _program_of(current)
+    if configured is None:
+        raise NoProgram("the database has no program version yet, and no file was given")
+    return configured
+
+
+def _program_of(version: ProgramVersion) -> Program:
+    return replace(load_program(version.source), version=version.id)
+
+
+async def _ready(program: Program) -> Program:
+    """What the program's rewards and campaigns need in SQL (stock counters, budget rows)."""
     await redemptions.sync_stock(program)
     budgeted = [c.key for c in program.campaigns if c.budget is not None]
     known = set(
@@ -29,4 +91,4 @@ async def apply(program: Program) -> Program:
     missing = [CampaignBudget(campaign_key=key) for key in budgeted if key not in known]
     if missing:
         await CampaignBudget.bulk_create(missing, ignore_conflicts=True)
-    return replace(program, version=current.id)
+    return program

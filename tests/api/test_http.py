@@ -28,6 +28,9 @@ REAL_SECRETS = {
 PRODUCTION_ENV = {
     "COALITION_ENV": "production",
     "COALITION_DATA_DIR": tempfile.gettempdir(),
+    # Named, as production requires; the tests hand the app their own stores.
+    "COALITION_DATABASE_URL": "postgresql://loyalty@db.internal/loyalty",
+    "COALITION_REDIS_URL": "redis://cache.internal:6379/0",
     **REAL_SECRETS,
 }
 

@@ -649,7 +649,7 @@ def coalition(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 SEED = (
     "import asyncio; from app.cli import _prepare_database; from app.settings import Settings; "
-    "print(asyncio.run(_prepare_database(Settings.from_env(), seed_demo=True)))"
+    "print(asyncio.run(_prepare_database(Settings.from_env(), seed_demo=True)).seeded_demo)"
 )
 
 
@@ -683,43 +683,58 @@ def jobs_run(at: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     return coalition("-m", "app.cli", "jobs", "run", "--at", at, data_dir=data_dir)
 
 
-def test_the_jobs_command_runs_everything_due_at_a_given_moment(data_dir: Path):
+def everything(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table that a job could write."""
+    tables = ("account", "ledger_transaction", "entry", "lot", "lot_draw", "outbox_event")
+    with sqlite3.connect(data_dir / "coalition.sqlite3") as conn:
+        conn.row_factory = None
+        return {t: list(conn.execute(f"SELECT * FROM {t} ORDER BY id")) for t in tables} | {
+            "action_record": list(conn.execute("SELECT * FROM action_record ORDER BY id"))
+        }
+
+
+def test_the_jobs_command_previews_a_date_and_moves_no_points(data_dir: Path):
     before = wallets(data_dir)
     pending = sum(p for _, p, _ in before)
     spendable = sum(b for b, _, _ in before)
     assert pending > 0
     assert spendable > 0
     assert all(d == 0 for _, _, d in before)
+    rows = everything(data_dir)
 
-    # By 2030 every held point has been released and every point has expired.
+    # By 2030 every held point would have been released and every point would have expired.
     done = jobs_run("2030-01-01T00:00:00+00:00", data_dir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
-        f"released {pending} points, expired {pending + spendable} points, sent 0 expiry "
-        "reminders, gave 0 birthday bonuses"
-    )
-    assert wallets(data_dir) == [(0, 0, 0)] * len(before)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "preview of the jobs at 2030-01-01T00:00:00+00:00: nothing was written"
+    assert lines[1].split()[:2] == ["release", f"{pending:,}"], lines
+    assert lines[2].split()[:2] == ["expire", f"{pending + spendable:,}"], lines
+    assert lines[3].startswith("  remind    0 reminders"), lines
+    assert lines[4].startswith("  birthday"), lines
+    assert everything(data_dir) == rows
+    assert wallets(data_dir) == before
 
-    again = jobs_run("2030-01-01T00:00:00+00:00", data_dir)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == (
-        "released 0 points, expired 0 points, sent 0 expiry reminders, gave 0 birthday bonuses"
-    )
+    # Without a date the jobs run as of now, when the demo's points are neither due nor old.
+    now = coalition("-m", "app.cli", "jobs", "run", data_dir=data_dir)
+    assert now.returncode == 0, now.stderr
+    assert now.stdout.strip().startswith("released 0 points, expired 0 points"), now.stdout
+    assert wallets(data_dir) == before
 
 
 def test_the_jobs_command_reads_at_with_its_offset(data_dir: Path):
-    before = wallets(data_dir)
     with sqlite3.connect(data_dir / "coalition.sqlite3") as conn:
         (first,) = conn.execute(
             "SELECT MIN(expires_at) FROM lot WHERE remaining > 0 AND pending = 0"
         ).fetchone()
     expiry = sql.to_datetime(first)
-    # Half an hour before the first expiry, written in Bucharest's winter offset.
-    moment = (expiry - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=2)))
-    done = jobs_run(moment.isoformat(), data_dir)
-    assert done.returncode == 0, done.stderr
-    assert "expired 0 points" in done.stdout, done.stdout
-    assert sum(b + p for b, p, _ in wallets(data_dir)) == sum(b + p for b, p, _ in before)
+    bucharest = timezone(timedelta(hours=2))
+    # Half an hour before the first expiry, then at it, written in Bucharest's winter offset.
+    early = jobs_run((expiry - timedelta(minutes=30)).astimezone(bucharest).isoformat(), data_dir)
+    assert early.returncode == 0, early.stderr
+    assert "  expire    0 points" in early.stdout, early.stdout
+    due = jobs_run(expiry.astimezone(bucharest).isoformat(), data_dir)
+    assert due.returncode == 0, due.stderr
+    assert "  expire    0 points" not in due.stdout, due.stdout
 
 
 def test_the_jobs_command_refuses_a_moment_without_an_offset(tmp_path: Path):
@@ -732,3 +747,74 @@ def test_the_jobs_command_refuses_a_moment_without_an_offset(tmp_path: Path):
     bad = jobs_run("next tuesday", tmp_path)
     assert bad.returncode == 2
     assert "ISO" in bad.stderr
+
+
+# -- previewing a date -----------------------------------------------------------------------
+
+
+async def test_a_preview_says_what_the_jobs_would_do_and_writes_nothing(db: Stores):
+    s = await scene(db)
+    before = await snapshot()
+
+    seen = await jobs.preview(s.program, s.now)
+
+    assert seen == jobs.Preview(
+        at=s.now,
+        released_members=1,
+        released_lots=1,
+        released=1500,
+        repaid=1000,
+        expired_members=1,
+        expired_lots=1,
+        expired=80,
+        reminded_members=1,
+        reminders=1,
+        reminded=60,
+        birthdays=1,
+        birthday_points=250,
+    )
+    assert await snapshot() == before
+    assert await jobs.run_all(s.program, s.now) == ONCE
+    await check_scene(s)
+    # Once done, there is nothing left to preview at that moment.
+    assert await jobs.preview(s.program, s.now) == jobs.Preview(at=s.now)
+
+
+async def test_a_preview_agrees_with_the_jobs_moment_after_moment(db: Stores):
+    """Held, expiring, owed, reminded and celebrated points in many shapes; at each moment the
+    preview is taken first (and must write nothing), then the jobs run and must do just that."""
+    program = await use(db, program_text())
+    start = utcnow()
+    local = (start + timedelta(days=40)).astimezone(program.zone).date()
+    wallets = [await enroll(program, f"m{n}", date(1990, local.month, local.day)) for n in range(3)]
+    wallets += [await enroll(program, f"n{n}") for n in range(3)]
+    await into_debt(program, wallets[0], 2000)
+    await buy(program, wallets[0], "900", at="beanery")  # held 14 days, repays part of the debt
+    await buy(program, wallets[0], "3000", at="beanery")
+    await into_debt(program, wallets[4], 1000)
+    for n, days in enumerate((5, 20, 35, 60, 400)):
+        await adjust(replace(program, expiry=Expiry(days=days)), wallets[1 + n % 5], 30 + n)
+    await buy(program, wallets[2], "120", at="beanery")
+    await buy(program, wallets[3], "75")
+    await buy(program, wallets[4], "400", at="beanery")
+    await adjust(replace(program, expiry=Expiry(days=10)), wallets[5], 55)
+
+    happened: list[jobs.Preview] = []
+    for days in (1, 6, 11, 14.5, 15, 21, 36, 40, 61, 200, 401, 800):
+        moment = start + timedelta(days=days)
+        before = await snapshot()
+        seen = await jobs.preview(program, moment)
+        assert await snapshot() == before, f"the preview at +{days} days wrote something"
+        done = await jobs.run_all(program, moment)
+        assert done.failures == []
+        assert (seen.released, seen.expired, seen.reminders, seen.birthdays) == (
+            done.released,
+            done.expired,
+            done.reminded,
+            done.birthdays,
+        ), (days, seen, done)
+        happened.append(seen)
+    # Every kind of work came up, debt repayment included.
+    for kind in ("released", "repaid", "expired", "reminders", "birthdays"):
+        assert sum(getattr(p, kind) for p in happened) > 0, kind
+    await assert_ledger_consistent()

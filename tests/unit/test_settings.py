@@ -26,6 +26,8 @@ def production(**extra: str) -> dict[str, str]:
         "COALITION_ENV": "production",
         "COALITION_JWT_SECRET": JWT,
         "COALITION_ADMIN_API_KEY": ADMIN,
+        "COALITION_DATABASE_URL": "postgresql://loyalty@db.internal/loyalty",
+        "COALITION_REDIS_URL": "redis://cache.internal:6379/0",
     }
     env.update(extra)
     return env
@@ -131,6 +133,39 @@ def test_production_without_secrets_names_both_variables():
     assert message.startswith("Refusing to start in production")
     assert "COALITION_JWT_SECRET" in message
     assert "COALITION_ADMIN_API_KEY" in message
+
+
+def test_production_names_every_missing_setting_on_a_line_of_its_own():
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"COALITION_ENV": "production"})
+    first, *problems = caught.value.lines
+    assert first == "Refusing to start in production:"
+    assert [line.split()[0] for line in problems] == [
+        "COALITION_JWT_SECRET",
+        "COALITION_ADMIN_API_KEY",
+        "COALITION_DATABASE_URL",
+        "COALITION_REDIS_URL",
+    ]
+
+
+@pytest.mark.parametrize("missing", ["COALITION_DATABASE_URL", "COALITION_REDIS_URL"])
+def test_production_runs_nothing_embedded(missing: str):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({k: v for k, v in production().items() if k != missing})
+    assert [line.split()[0] for line in caught.value.lines[1:]] == [missing]
+
+
+def test_production_may_use_an_sqlite_file_it_names():
+    settings = Settings.from_env(production(COALITION_DATABASE_URL="sqlite:///srv/loyalty.db"))
+    assert settings.database_url == "sqlite:///srv/loyalty.db"
+
+
+def test_production_has_no_default_program_file(tmp_path: Path):
+    # The database's applied version is the program; a file only if one is named.
+    assert Settings.from_env(production()).program_path is None
+    named = tmp_path / "program.toml"
+    assert Settings.from_env(production(COALITION_PROGRAM=str(named))).program_path == named
+    assert Settings.from_env({}).program_path == DEMO_PROGRAM
 
 
 @pytest.mark.parametrize(
