@@ -115,6 +115,10 @@ def after(member: MemberView, movement: Movement) -> MemberView:
     )
 
 
+class LedgerInconsistent(RuntimeError):
+    """What the ledger holds contradicts itself: the unit of work must roll back, loudly."""
+
+
 class WalletFull(DomainError):
     def __init__(self) -> None:
         super().__init__(
@@ -212,19 +216,17 @@ async def debit(
 async def reverse_debit(
     unit: Unit, wallet: Wallet, debit_transaction_id: int, against: str, posting: Posting
 ) -> Movement:
-    """Undoes a debit: its points go back into the lots they were drawn from.
-
-    A lot that has expired since is not revived: its share comes back as a fresh lot with the
-    program's default expiry, so that giving points back never hands out expired ones.
+    """Undoes a debit: its points go back into the very lots they were drawn from, with those
+    lots' own expiry. What goes back into a lot that has expired since expires at once, to
+    breakage, as if it had never been spent; giving points back never renews them.
     """
     draws = await sql.rows(
         unit.conn,
-        "SELECT d.lot_id, d.amount, "
-        "CASE WHEN l.expires_at IS NOT NULL AND l.expires_at <= ? THEN 1 ELSE 0 END AS expired "
-        "FROM lot_draw d JOIN lot l ON l.id = d.lot_id WHERE d.transaction_id = ? ORDER BY d.id",
-        [unit.now, debit_transaction_id],
+        "SELECT d.lot_id, d.amount, l.expires_at FROM lot_draw d JOIN lot l ON l.id = d.lot_id "
+        "WHERE d.transaction_id = ? ORDER BY d.id",
+        [debit_transaction_id],
     )
-    points = sum(d["amount"] for d in draws)
+    points = sum(int(d["amount"]) for d in draws)
     _require_positive(points)
     state = await _update(
         unit,
@@ -238,37 +240,49 @@ async def reverse_debit(
         transaction_id,
         [(wallet.account_id, points, state["balance"]), (system_account(against), -points, None)],
     )
-    live = [(d["amount"], d["lot_id"]) for d in draws if not d["expired"]]
-    if live:
-        await sql.execute_many(
-            unit.conn, "UPDATE lot SET remaining = remaining + ? WHERE id = ?", live
-        )
-        await _insert_draws(unit, transaction_id, [(lot, -amount) for amount, lot in live])
-    expired = sum(d["amount"] for d in draws if d["expired"])
-    if expired:
-        expires_at = unit.program.expiry.expires_at(unit.now, unit.program.zone)
-        await _insert_lot(unit, wallet, transaction_id, expired, expires_at, unit.now)
+    back = [(int(d["amount"]), int(d["lot_id"])) for d in draws]
+    await sql.execute_many(unit.conn, "UPDATE lot SET remaining = remaining + ? WHERE id = ?", back)
+    await _insert_draws(unit, transaction_id, [(lot, -amount) for amount, lot in back])
     restored = _moved(unit, wallet, transaction_id, points, posting, state)
-    if int(state["debt"]):
+    past = [
+        _Expiring(int(d["lot_id"]), int(d["amount"]), sql.to_datetime(d["expires_at"]))
+        for d in draws
+        if d["expires_at"] is not None and sql.to_datetime(d["expires_at"]) <= unit.now
+    ]
+    ended = restored
+    if past:
+        expired = await _expire(unit, wallet, past)
+        ended = replace(ended, balance=expired.balance, debt=expired.debt)
+    if ended.debt:
+        live = points - sum(lot.points for lot in past)
         repaid = await _repay_debt(
-            unit, wallet, state, points, "Returned points applied to points owed"
+            unit, wallet, _state_of(ended), live, "Returned points applied to points owed"
         )
         if repaid is not None:
-            # The wallet as it ends; the reversal itself still shows what came back.
-            return replace(restored, balance=repaid.balance, debt=repaid.debt)
-    return restored
+            ended = replace(ended, balance=repaid.balance, debt=repaid.debt)
+    # The reversal itself still shows what came back; the wallet is as it ends.
+    return ended
 
 
 async def clawback(
-    unit: Unit, wallet: Wallet, points: int, from_lot: int | None, against: str, posting: Posting
+    unit: Unit,
+    wallet: Wallet,
+    points: int,
+    from_lot: int | None,
+    against: str,
+    posting: Posting,
+    *,
+    unearned: int | None = None,
 ) -> Movement:
     """Takes back `points` a credit gave (a refunded purchase's, say).
 
     Points still pending in `from_lot` are simply cancelled. Otherwise they come out of the
     balance, `from_lot` first; what the member has already spent becomes debt, repaid by later
-    earnings. Lifetime earnings drop by the whole amount: those points were never really earned.
+    earnings. Lifetime earnings drop by `unearned` (all of `points` unless told more: a refund
+    also unearns points of the purchase that expired): those points were never really earned.
     """
     _require_positive(points)
+    unearned = points if unearned is None else max(unearned, points)
     account = await lock(unit, wallet)
     lot = None
     if from_lot is not None:
@@ -283,7 +297,7 @@ async def clawback(
         wallet,
         "pending = pending - ?, balance = balance - ?, debt = debt + ?, "
         "lifetime = CASE WHEN lifetime > ? THEN lifetime - ? ELSE 0 END WHERE id = ?",
-        [from_pending, from_balance, owed, points, points, wallet.account_id],
+        [from_pending, from_balance, owed, unearned, unearned, wallet.account_id],
     )
     taken = from_pending + from_balance
     transaction_id = await _insert_transaction(unit, wallet, posting)
@@ -296,6 +310,18 @@ async def clawback(
     if from_balance:
         await _draw_from_lots(unit, wallet, transaction_id, from_balance, first=from_lot)
     return _moved(unit, wallet, transaction_id, -taken, posting, state)
+
+
+async def unearn(unit: Unit, wallet: Wallet, points: int) -> int:
+    """Lowers lifetime earnings by `points` (not below zero) without moving any: a refund of
+    points that expired before it. Returns the lifetime earnings after."""
+    state = await _update(
+        unit,
+        wallet,
+        "lifetime = CASE WHEN lifetime > ? THEN lifetime - ? ELSE 0 END WHERE id = ?",
+        [points, points, wallet.account_id],
+    )
+    return int(state["lifetime"])
 
 
 async def release_due(unit: Unit, wallet: Wallet) -> tuple[int, Movement | None]:
@@ -376,6 +402,13 @@ def _state_of(movement: Movement) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Expiring:
+    lot_id: int
+    points: int
+    expires_at: datetime
+
+
 async def expire_due(unit: Unit, wallet: Wallet) -> Movement | None:
     """Moves the spendable points of the wallet's lots that have expired to breakage."""
     await lock(unit, wallet)
@@ -388,14 +421,26 @@ async def expire_due(unit: Unit, wallet: Wallet) -> Movement | None:
     )
     if not lots:
         return None
-    points = sum(int(lot["remaining"]) for lot in lots)
+    return await _expire(
+        unit,
+        wallet,
+        [
+            _Expiring(int(r["id"]), int(r["remaining"]), sql.to_datetime(r["expires_at"]))
+            for r in lots
+        ],
+    )
+
+
+async def _expire(unit: Unit, wallet: Wallet, lots: list[_Expiring]) -> Movement:
+    """One EXPIRE transaction taking `points` from each of these lots to breakage."""
+    points = sum(lot.points for lot in lots)
     state = await sql.row(
         unit.conn,
         f"UPDATE account SET balance = balance - ? WHERE id = ? AND balance >= ? {_STATE}",
         [points, wallet.account_id, points],
     )
     if state is None:
-        raise RuntimeError(f"wallet {wallet.account_id}: its lots hold more than its balance")
+        raise LedgerInconsistent(f"wallet {wallet.account_id}: its lots hold more than its balance")
     posting = Posting(kind="EXPIRE", source="program", description="Points expired")
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(
@@ -403,9 +448,7 @@ async def expire_due(unit: Unit, wallet: Wallet) -> Movement | None:
         transaction_id,
         [(wallet.account_id, -points, state["balance"]), (system_account(BREAKAGE), points, None)],
     )
-    await _take_from_lots(
-        unit, transaction_id, [(int(lot["id"]), int(lot["remaining"])) for lot in lots]
-    )
+    await _take_from_lots(unit, transaction_id, [(lot.lot_id, lot.points) for lot in lots])
     movement = _moved(unit, wallet, transaction_id, -points, posting, state)
     unit.emit(
         "points.expired",
@@ -413,7 +456,7 @@ async def expire_due(unit: Unit, wallet: Wallet) -> Movement | None:
             "memberId": wallet.member_id,
             "points": points,
             "transactionId": transaction_id,
-            "expiredAt": [sql.to_datetime(lot["expires_at"]).isoformat() for lot in lots],
+            "expiredAt": sorted({lot.expires_at.isoformat() for lot in lots}),
         },
         member_id=wallet.member_id,
         transaction_id=transaction_id,
@@ -438,7 +481,8 @@ async def lock(unit: Unit, wallet: Wallet) -> dict[str, Any]:
         + sql.for_update(unit.conn),
         [wallet.account_id],
     )
-    assert account is not None, "a member's wallet disappeared"
+    if account is None:
+        raise LedgerInconsistent(f"wallet {wallet.account_id} disappeared")
     return account
 
 
@@ -501,7 +545,8 @@ async def _insert_transaction(unit: Unit, wallet: Wallet, posting: Posting) -> i
             unit.now,
         ],
     )
-    assert inserted is not None
+    if inserted is None:
+        raise LedgerInconsistent("INSERT ... RETURNING gave no transaction id")
     return int(inserted["id"])
 
 
@@ -509,7 +554,8 @@ async def _insert_entries(
     unit: Unit, transaction_id: int, legs: list[tuple[int, int, int | None]]
 ) -> None:
     """The legs (account, amount, balance after) of one transaction; they sum to zero."""
-    assert sum(amount for _, amount, _ in legs) == 0, f"unbalanced transaction: {legs}"
+    if sum(amount for _, amount, _ in legs) != 0:
+        raise LedgerInconsistent(f"unbalanced transaction: {legs}")
     params: list[Any] = []
     for account_id, amount, balance_after in legs:
         params += [transaction_id, account_id, amount, balance_after]
@@ -567,7 +613,9 @@ async def _draw_from_lots(
     if wanted:
         # The guarded balance said yes but the lots disagree: the ledger is inconsistent, and
         # posting anyway would make it worse. Roll back and let the fault be seen.
-        raise RuntimeError(f"wallet {wallet.account_id}: lots hold {points - wanted} of {points}")
+        raise LedgerInconsistent(
+            f"wallet {wallet.account_id}: lots hold {points - wanted} of {points}"
+        )
     await _take_from_lots(unit, transaction_id, draws)
 
 

@@ -2,8 +2,11 @@
 
 Partial refunds add up: after refunds of a total R of an amount A, the purchase has given back
 floor(points x R / A) points, so a full refund returns exactly what the purchase earned, however
-it was split. Pending points are simply cancelled; spent ones become debt (see ledger.clawback).
-Bonuses the purchase triggered elsewhere (a referral's) stay paid.
+it was split. Points of the purchase that have expired count as given back already: they went
+to breakage, so a refund takes back only what the purchase's lot still holds or what was spent
+from it, never the expired share a second time. Pending points are simply cancelled; spent ones
+become debt (see ledger.clawback). Bonuses the purchase triggered elsewhere (a referral's) stay
+paid.
 """
 
 from __future__ import annotations
@@ -41,6 +44,21 @@ def clawed_back_after(points: int, amount: Decimal, refunded: Decimal) -> int:
     with localcontext(prec=80):
         share = Decimal(points) * min(refunded, amount) / amount
     return int(share.to_integral_value(rounding=ROUND_FLOOR))
+
+
+async def _expired_from(unit: Unit, transaction_id: int | None) -> int:
+    """How many points of the lots a credit made have expired."""
+    if transaction_id is None:
+        return 0
+    found = await sql.row(
+        unit.conn,
+        "SELECT COALESCE(SUM(d.amount), 0) AS points FROM lot l "
+        "JOIN lot_draw d ON d.lot_id = l.id "
+        "JOIN ledger_transaction t ON t.id = d.transaction_id "
+        "WHERE l.transaction_id = ? AND t.kind = ?",
+        [transaction_id, "EXPIRE"],
+    )
+    return int(found["points"]) if found is not None else 0
 
 
 async def refund(
@@ -95,7 +113,13 @@ async def refund(
         if this > left:
             raise InvalidInput("amount", f"Only {left} of this purchase is left to refund.")
         earned, clawed = int(found["points"]), int(found["points_clawed_back"])
-        claw = clawed_back_after(earned, total, refunded + this) - clawed
+        # Points of this purchase that expired went back to the program already (breakage):
+        # they count as taken back, so that a refund never takes them a second time.
+        expired = await _expired_from(unit, found["transaction_id"])
+        covered = clawed_back_after(earned, total, refunded + this)
+        claw = max(covered - clawed - expired, 0)
+        # Lifetime earnings lose this refund's whole share, expired points included.
+        unearned = covered - clawed_back_after(earned, total, refunded)
         await sql.execute(
             unit.conn,
             "UPDATE purchase SET refunded_amount = ?, points_clawed_back = ? WHERE id = ?",
@@ -122,9 +146,13 @@ async def refund(
                     description=f"Refund of order {found['order_id']}",
                     reverses_id=found["transaction_id"],
                 ),
+                unearned=unearned,
             )
             transaction = movement.transaction
             member = ledger.after(member, movement)
+        elif unearned > 0:
+            lifetime = await ledger.unearn(unit, ledger.Wallet.of(member), unearned)
+            member = replace(member, lifetime=lifetime)
         transaction_id = None if transaction is None else transaction.id
         await sql.execute(
             unit.conn,

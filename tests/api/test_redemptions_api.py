@@ -6,8 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from domain import sql
-from tests.helpers import API, assert_ledger_consistent, new_key, reward_gid, table_counts
+from domain import jobs, sql
+from tests.helpers import (
+    API,
+    ManualClock,
+    assert_ledger_consistent,
+    new_key,
+    reward_gid,
+    table_counts,
+)
 
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
@@ -361,3 +368,40 @@ async def test_the_rewards_catalog_pages_in_program_order(api: API):
     for bad in (0, 101):
         body = await api.result(query, {"first": bad})
         assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_INPUT"]
+
+
+async def test_cancelling_after_expiry_gives_no_point_a_new_life(api: API):
+    """Redeemed before the points expire, cancelled after: the points go back into the lots
+    they came from, with those lots' expiry; the share of a lot already past it expires at
+    once, to breakage, as if it had never been spent. Redeem-and-cancel keeps nothing alive."""
+    clock = api.use_clock(ManualClock("2026-03-02T10:00:00+00:00"))
+    ana = await api.enroll("ana")
+    await api.purchase(ana, "600")  # expires at the end of 2027-03-02, Bucharest
+    clock.set("2026-09-01T10:00:00+00:00")
+    await api.purchase(ana, "600")  # expires at the end of 2027-09-01
+    redeemed = await api.redeem("discount-10", member_id=ana)  # 600 + 400
+    assert redeemed["member"] == {"balance": 200}
+
+    clock.set("2027-04-01T10:00:00+00:00")  # the first lot's expiry has passed
+    cancelled = await api.cancel(redeemed["redemption"]["id"])
+
+    assert cancelled["userErrors"] == []
+    assert cancelled["transaction"]["points"] == 1000
+    assert cancelled["member"] == {"balance": 600}
+    data = await api.gql(
+        "query($id: ID!) { member(id: $id) { balance expiringPoints { amount expiresAt } "
+        "transactions(first: 3) { nodes { kind points } } } }",
+        {"id": ana},
+        as_=api.admin(),
+    )
+    member = data["member"]
+    assert member["expiringPoints"] == [{"amount": 600, "expiresAt": "2027-09-01T21:00:00+00:00"}]
+    assert [(t["kind"], t["points"]) for t in member["transactions"]["nodes"]] == [
+        ("EXPIRE", -600),
+        ("CANCEL", 1000),
+        ("REDEEM", -1000),
+    ]
+    # The jobs find nothing more to expire: nothing was renewed, nothing is left behind.
+    report = await jobs.run_all(api.runtime.program, clock.now())
+    assert (report.expired, report.failures) == (0, [])
+    await assert_ledger_consistent()

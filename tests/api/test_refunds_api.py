@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.asgi import prepare
-from domain import adjustments, members, purchases, redemptions, refunds, sql
+from domain import adjustments, jobs, members, purchases, redemptions, refunds, sql
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.program_file import load_program
 from partners import registry
@@ -26,6 +26,7 @@ from schema import ids
 from tests.helpers import (
     API,
     BASE_PROGRAM,
+    ManualClock,
     Stores,
     assert_ledger_consistent,
     new_key,
@@ -811,4 +812,63 @@ async def test_a_cancelled_redemption_settles_what_the_member_owes_first(api: AP
     assert after["balance"] == 0
     # The points came back (CANCEL +1000), then went to what was owed (REPAY -1000).
     assert [k for k, _, _ in await kinds(ana, api)][-2:] == ["CANCEL", "REPAY"]
+    await assert_ledger_consistent()
+
+
+# -- points that expired before the refund ----------------------------------------------------
+
+
+async def test_a_refund_never_takes_points_that_already_expired(api: API):
+    """P1 earns 150, which expire to breakage; P2 earns 700; refunding P1 in full leaves 700:
+    the expired 150 went back to the program already, and nothing is owed."""
+    clock = api.use_clock(ManualClock("2026-03-02T10:00:00+00:00"))
+    ana = await api.enroll("ana")
+    first = await buy(api, ana, "150", order_id="P1")
+    assert first["member"]["balance"] == 150
+    clock.advance(days=367)  # past the end of the local day 365 days on
+    report = await jobs.run_all(api.runtime.program, clock.now())
+    assert report.expired == 150
+    await buy(api, ana, "700", order_id="P2")
+
+    done = ok(await refund(api, purchase_id=first["purchase"]["id"]))
+
+    assert done["member"] == {
+        "id": ana,
+        "balance": 700,
+        "pendingPoints": 0,
+        "lifetimePoints": 700,
+        "pointsOwed": 0,
+    }
+    assert done["pointsClawedBack"] == 0
+    assert done["transaction"] is None
+    assert done["purchase"]["refundedAmount"] == "150"
+    assert await state(api, ana) == {
+        "balance": 700,
+        "pendingPoints": 0,
+        "lifetimePoints": 700,
+        "pointsOwed": 0,
+    }
+    await assert_ledger_consistent()
+
+
+async def test_a_refund_takes_back_what_was_spent_but_not_what_expired(api: API):
+    """400 earned, 300 spent on a tree, the other 100 expired: a full refund takes back the
+    300 that were spent (from the balance a later purchase gave), not the expired 100."""
+    clock = api.use_clock(ManualClock("2026-03-02T10:00:00+00:00"))
+    ana = await api.enroll("ana")
+    first = await buy(api, ana, "400", order_id="P1")
+    ok(await api.redeem("plant-a-tree", member_id=ana))
+    clock.advance(days=367)
+    assert (await jobs.run_all(api.runtime.program, clock.now())).expired == 100
+    await buy(api, ana, "700", order_id="P2")
+
+    # Half the money back: 200 of the 400 are due, and the expired 100 count towards them.
+    half = ok(await refund(api, purchase_id=first["purchase"]["id"], amount="200"))
+    assert half["pointsClawedBack"] == 100
+    assert half["member"]["balance"] == 600
+    rest = ok(await refund(api, purchase_id=first["purchase"]["id"]))
+    assert rest["pointsClawedBack"] == 200
+    assert rest["member"]["balance"] == 400
+    assert rest["member"]["pointsOwed"] == 0
+    assert rest["purchase"]["pointsClawedBack"] == 300
     await assert_ledger_consistent()

@@ -190,7 +190,7 @@ async def test_cancelling_a_redemption_puts_the_points_back_into_the_very_lots_t
     await assert_ledger_consistent()
 
 
-async def test_a_share_drawn_from_a_lot_that_has_expired_since_comes_back_as_a_fresh_lot(
+async def test_a_share_drawn_from_a_lot_that_has_expired_since_goes_back_and_expires_at_once(
     db: Stores,
 ):
     wallet = await enroll(db)
@@ -199,32 +199,45 @@ async def test_a_share_drawn_from_a_lot_that_has_expired_since_comes_back_as_a_f
     soon, later = await lots(wallet)
     redeemed = await redeem(db, wallet, "discount-10")
     assert await draws(redeemed.transaction.id) == [(soon["id"], 600), (later["id"], 400)]
+    breakage = await account_total("breakage")
 
-    expired_at = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
-    await sql.execute(
-        sql.connection(), "UPDATE lot SET expires_at = ? WHERE id = ?", [expired_at, soon["id"]]
+    # Cancelled a day after the first lot's expiry: its share is not given a new life.
+    after_expiry = soon["expires_at"] + timedelta(days=1)
+    cancelled = await redemptions.cancel(
+        db.program, ADMIN, redeemed.redemption.id, new_key(), now=after_expiry
     )
-    started = datetime.now(UTC)
-    cancelled = await cancel(db, redeemed.redemption.id)
-    finished = datetime.now(UTC)
 
-    after = await lots(wallet)
-    assert len(after) == 3
-    expired, live, fresh = after
-    # The expired lot is not revived, nor otherwise touched.
-    assert expired == {**soon, "remaining": 0, "expires_at": expired_at}
-    # The live lot gets its share back.
-    assert live == later
-    # The expired share comes back as a new lot with the program's default expiry.
-    assert fresh["transaction_id"] == cancelled.transaction.id
-    assert fresh["amount"] == fresh["remaining"] == 600
-    assert fresh["expires_at"] in {
-        local_midnight_after(started, 365, "Europe/Bucharest"),
-        local_midnight_after(finished, 365, "Europe/Bucharest"),
-    }
-    assert await draws(cancelled.transaction.id) == [(later["id"], -400)]
-    assert (await wallet_state(wallet))["balance"] == 1200
+    # No new lot: each share went back where it came from, with that lot's own expiry...
+    assert await lots(wallet) == [{**soon, "remaining": 0}, later]
+    assert await draws(cancelled.transaction.id) == [(soon["id"], -600), (later["id"], -400)]
+    assert cancelled.transaction.points == 1000
+    # ...and the expired lot's share expired at once, to breakage, as if never spent.
+    (expire,) = await transactions_of(wallet, "EXPIRE")
+    assert await draws(expire) == [(soon["id"], 600)]
+    assert await account_total("breakage") == breakage + 600
+    assert (await wallet_state(wallet))["balance"] == 600
+    assert cancelled.member.balance == 600
     await assert_ledger_consistent()
+
+
+async def account_total(code: str) -> int:
+    found = await sql.row(
+        sql.connection(),
+        "SELECT COALESCE(SUM(e.amount), 0) AS total FROM entry e JOIN account a "
+        "ON a.id = e.account_id WHERE a.code = ?",
+        [code],
+    )
+    assert found is not None
+    return int(found["total"])
+
+
+async def transactions_of(wallet: ledger.Wallet, kind: str) -> list[int]:
+    found = await sql.rows(
+        sql.connection(),
+        "SELECT id FROM ledger_transaction WHERE member_id = ? AND kind = ? ORDER BY id",
+        [wallet.member_id, kind],
+    )
+    return [int(r["id"]) for r in found]
 
 
 # -- refusing to overspend ---------------------------------------------------------------------

@@ -208,6 +208,7 @@ class ModelLot:
     pending: bool
     available_at: datetime
     expires_at: datetime | None
+    expired: int = 0  # of its points, those that went to breakage
 
 
 @dataclass(eq=False)
@@ -532,30 +533,32 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.draw(member, points)
 
     def reverse(self, member: ModelMember, draws: list[tuple[ModelLot, int]]) -> None:
-        """Points go back into the lots they came from; an expired lot's share comes back as a
-        fresh lot with the program's expiry."""
+        """Points go back into the lots they came from, with those lots' expiry; the share of a
+        lot that has expired since expires at once, to breakage."""
         expired = 0
         for lot, amount in draws:
             if lot.expires_at is not None and lot.expires_at <= self.now:
+                event("a cancellation gave back points of an expired lot")
+                lot.expired += amount
                 expired += amount
             else:
                 lot.remaining += amount
         returned = sum(amount for _, amount in draws)
-        member.balance += returned
-        if expired:
-            event("a cancellation gave back points of an expired lot")
-            self.new_lot(member, expired, self.now, _expires_at(self.now, EXPIRY_DAYS))
+        member.balance += returned - expired
+        self.breakage += expired
         # Returned points settle what the member owes first, like released ones.
-        repay = min(member.debt, returned)
+        repay = min(member.debt, returned - expired)
         if repay:
             event("a cancellation repaid debt")
             member.balance -= repay
             member.debt -= repay
             self.draw(member, repay)
 
-    def clawback(self, member: ModelMember, points: int, lot: ModelLot | None) -> None:
+    def clawback(
+        self, member: ModelMember, points: int, lot: ModelLot | None, unearned: int
+    ) -> None:
         """Pending points of the purchase's own lot first, then the balance (that lot first),
-        and what is left becomes debt."""
+        and what is left becomes debt; lifetime earnings lose `unearned`."""
         from_pending = min(points, lot.remaining) if lot is not None and lot.pending else 0
         from_balance = min(points - from_pending, member.balance)
         owed = points - from_pending - from_balance
@@ -568,7 +571,7 @@ class LedgerMachine(RuleBasedStateMachine):
             event("a refund left debt")
         member.balance -= from_balance
         member.debt += owed
-        member.lifetime = max(member.lifetime - points, 0)
+        member.lifetime = max(member.lifetime - unearned, 0)
         if from_balance:
             if lot is not None and lot in self.spendable(member)[1:]:
                 event("a refund took from its own lot before older ones")
@@ -604,6 +607,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 and lot.expires_at <= self.now
             ):
                 points += lot.remaining
+                lot.expired += lot.remaining
                 lot.remaining = 0
         member.balance -= points
         self.breakage += points
@@ -903,20 +907,26 @@ class LedgerMachine(RuleBasedStateMachine):
             spend = (member.ref, -member.balance, "spent before a refund")
             self.adjusted(member, -member.balance, spend, f"key-{next(self.counter)}")
         refunded = self.succeed("refund", actor, args, key)
-        # Cumulative: after refunds of R of A, floor(points x R / A) have been taken back.
-        clawed_in_all = target.points * (target.refunded + this) // target.amount
-        claw = clawed_in_all - target.clawed
-        assert claw >= 0
+        # Cumulative: after refunds of R of A, floor(points x R / A) have been taken back, the
+        # purchase's expired points counting as taken back already.
+        expired = target.lot.expired if target.lot is not None else 0
+        if expired:
+            event("a refund of a purchase whose points partly expired")
+        taken_in_all = target.points * (target.refunded + this) // target.amount
+        claw = max(taken_in_all - target.clawed - expired, 0)
+        unearned = taken_in_all - target.points * target.refunded // target.amount
         assert refunded.member.id == target.member.id
         assert refunded.purchase.id == target.id
         assert refunded.points == claw, (target, this, refunded)
         assert (refunded.transaction is None) == (claw == 0), refunded
         target.refunded += this
-        target.clawed = clawed_in_all
+        target.clawed += claw
         target.refunds += 1
         if claw:
-            self.clawback(target.member, claw, target.lot)
+            self.clawback(target.member, claw, target.lot, unearned)
             self.clawed += claw
+        else:
+            target.member.lifetime = max(target.member.lifetime - unearned, 0)
         if target.left == 0:
             event("a purchase was refunded in full")
 
