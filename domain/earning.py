@@ -44,6 +44,7 @@ class Purchase:
     shipping: Decimal = ZERO
     tax: Decimal = ZERO
     lines: tuple[PurchaseLine, ...] = ()
+    discount: Decimal = ZERO  # taken off the order as a whole, after its lines
 
     @property
     def goods_paid(self) -> Decimal:
@@ -114,9 +115,23 @@ class _Share:
         )
 
 
+CENT = Decimal("0.01")
+
+
+def lines_add_up(purchase: Purchase) -> bool:
+    """Whether the lines are the order the amount paid for, to the cent: their totals, less
+    the order's discount, plus shipping, and plus tax unless their prices include it."""
+    lines = sum((line.total for line in purchase.lines), ZERO)
+    paid = purchase.amount.quantize(CENT)
+    with_tax_in = lines - purchase.discount + purchase.shipping
+    return paid in (with_tax_in.quantize(CENT), (with_tax_in + purchase.tax).quantize(CENT))
+
+
 def _shares(purchase: Purchase) -> list[_Share]:
     """The amount paid for goods, shared over the lines in proportion to their totals. The last
-    priced line takes what is left, so that the shares add up to the amount exactly."""
+    priced line takes what is left, so that the shares add up to the amount exactly. Since the
+    lines add up to the order (`lines_add_up`), a share is never more than its line's total:
+    rules apply to what the lines say, never scaled up from one line to the whole order."""
     if not purchase.lines:
         return [_Share(purchase.goods_paid, None)]
     priced = [line for line in purchase.lines if line.total > 0]
@@ -218,12 +233,14 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
 
     for rule in _rules(program, RuleKind.PER_PRODUCT):
         assert rule.points is not None
-        units = sum(s.line.quantity for s in shares if s.line and s.matches(rule.selector))
+        bought = sum(s.line.quantity for s in shares if s.line and s.matches(rule.selector))
+        units = min(bought, rule.max_units)
         if units:
+            capped = f" (at most {rule.max_units} a purchase)" if bought > units else ""
             lines.append(
                 BreakdownLine(
                     f"rule:{rule.key}",
-                    f"{rule.name.get()}: {units} x {rule.points}",
+                    f"{rule.name.get()}: {units} x {rule.points}{capped}",
                     Decimal(units * rule.points),
                 )
             )
@@ -344,7 +361,9 @@ def upper_bound(purchase: Purchase, program: Program) -> Decimal:
     boost = 1 + sum((max(m - 1, ZERO) for m in multipliers), ZERO)
     units = sum(line.quantity for line in purchase.lines)
     fixed = sum(
-        Decimal(r.points * units) if r.kind is RuleKind.PER_PRODUCT else Decimal(r.points)
+        Decimal(r.points * min(units, r.max_units))
+        if r.kind is RuleKind.PER_PRODUCT
+        else Decimal(r.points)
         for r in program.purchase_rules
         if r.points
     ) + sum((Decimal(c.points) for c in program.campaigns if c.points), ZERO)

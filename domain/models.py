@@ -207,6 +207,8 @@ class Purchase(Model):
     amount = fields.DecimalField(max_digits=20, decimal_places=4)
     shipping = fields.DecimalField(max_digits=20, decimal_places=4)
     tax = fields.DecimalField(max_digits=20, decimal_places=4)
+    # Off the order as a whole; its lines, less this, plus shipping (and tax) are the amount.
+    discount = fields.DecimalField(max_digits=20, decimal_places=4, default=0, db_default=0)
     currency = fields.CharField(max_length=3)
     eligible_amount = fields.DecimalField(max_digits=20, decimal_places=4, default=0, db_default=0)
     points = fields.BigIntField(default=0, db_default=0)

@@ -75,6 +75,11 @@ class RuleKind(StrEnum):
     SPEND_THRESHOLD = "spend_threshold"  # fixed bonus once the eligible amount reaches a level
 
 
+# A per-product rule pays for at most this many units of one purchase unless it says otherwise:
+# a till that sends "OWN-CUP x 1000000" earns for ten cups, not for a million.
+DEFAULT_MAX_UNITS = 10
+
+
 @dataclass(frozen=True)
 class PurchaseRule:
     key: str
@@ -84,6 +89,7 @@ class PurchaseRule:
     multiplier: Decimal | None = None
     points: int | None = None
     amounts: Mapping[str, Decimal] = field(default_factory=dict)  # by currency
+    max_units: int = DEFAULT_MAX_UNITS  # per_product: the units of one purchase it pays for
 
 
 class CampaignKind(StrEnum):

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from domain.program import (
+    DEFAULT_MAX_UNITS,
     MAX_POINTS,
     NEVER,
     Action,
@@ -70,7 +71,7 @@ E = TypeVar("E", bound=StrEnum)
 RULE_SETTINGS = {
     RuleKind.MULTIPLIER: {"multiplier", "skus", "categories"},
     RuleKind.EXCLUDE: {"skus", "categories"},
-    RuleKind.PER_PRODUCT: {"points", "skus", "categories"},
+    RuleKind.PER_PRODUCT: {"points", "skus", "categories", "max_units"},
     RuleKind.MINIMUM_ORDER: {"amounts"},
     RuleKind.SPEND_THRESHOLD: {"points", "amounts"},
 }
@@ -79,7 +80,7 @@ CAMPAIGN_SETTINGS = {
     CampaignKind.BONUS: {"points", "skus", "categories"},
     CampaignKind.FIRST_PURCHASE_OF_MONTH: {"points"},
 }
-_RULE_KEYS = {"multiplier", "points", "amounts", "skus", "categories"}
+_RULE_KEYS = {"multiplier", "points", "amounts", "skus", "categories", "max_units"}
 _CAMPAIGN_KEYS = {"multiplier", "points", "skus", "categories"}
 
 TOP_LEVEL = {
@@ -343,12 +344,11 @@ def _read_rate(r: _Reader, item: dict[str, Any], path: str) -> ConversionRate | 
 
 
 def _read_rule(r: _Reader, item: dict[str, Any], path: str, key: str) -> PurchaseRule | None:
-    r.only_keys(
-        item, path, {"key", "name", "kind", "skus", "categories", "multiplier", "points", "amounts"}
-    )
+    r.only_keys(item, path, {"key", "name", "kind", *_RULE_KEYS})
     name = r.text(item, f"{path}.name", required=True)
     kind = r.choice(item, f"{path}.kind", RuleKind, required=True)
     selector = r.selector(item, path)
+    max_units = r.integer(item, f"{path}.max_units", low=1, high=1_000_000)
     if kind is None or name is None:
         return None
     if kind in (RuleKind.EXCLUDE, RuleKind.PER_PRODUCT) and selector.everything:
@@ -374,6 +374,7 @@ def _read_rule(r: _Reader, item: dict[str, Any], path: str, key: str) -> Purchas
         multiplier=multiplier,
         points=points,
         amounts=amounts,
+        max_units=DEFAULT_MAX_UNITS if max_units is None else max_units,
     )
 
 

@@ -44,6 +44,7 @@ class PurchaseInput:
     tax: object = None
     lines: tuple[LineInput, ...] = ()
     occurred_at: datetime | None = None
+    discount: object = None  # off the order as a whole
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ def parse(data: PurchaseInput, now: datetime) -> tuple[earning.Purchase, datetim
         "0" if data.shipping is None else data.shipping, "shipping", allow_zero=True
     )
     tax = parse_amount("0" if data.tax is None else data.tax, "tax", allow_zero=True)
+    discount = parse_amount(
+        "0" if data.discount is None else data.discount, "discount", allow_zero=True
+    )
     if shipping + tax > amount:
         raise InvalidInput(
             "amount",
@@ -105,8 +109,22 @@ def parse(data: PurchaseInput, now: datetime) -> tuple[earning.Purchase, datetim
         # Stored in UTC, like every moment we write: SQLite compares them as text.
         occurred_at = occurred_at.astimezone(UTC)
     purchase = earning.Purchase(
-        amount=amount, currency=currency, shipping=shipping, tax=tax, lines=tuple(lines)
+        amount=amount,
+        currency=currency,
+        shipping=shipping,
+        tax=tax,
+        lines=tuple(lines),
+        discount=discount,
     )
+    if lines and not earning.lines_add_up(purchase):
+        total = sum((line.total for line in lines), Decimal(0))
+        raise InvalidInput(
+            "lines",
+            f"The lines add up to {canonical(total)}; less the discount ({canonical(discount)}) "
+            f"and with shipping ({canonical(shipping)}), with or without tax "
+            f"({canonical(tax)}), that must be the amount paid ({canonical(amount)}), to the "
+            "cent.",
+        )
     return purchase, occurred_at
 
 
@@ -131,6 +149,7 @@ async def record(
             "currency": purchase.currency,
             "shipping": canonical(purchase.shipping),
             "tax": canonical(purchase.tax),
+            "discount": canonical(purchase.discount),
             "lines": [
                 [ln.sku, ln.category, ln.quantity, canonical(ln.unit_price)]
                 for ln in purchase.lines
@@ -178,9 +197,9 @@ async def record(
             row = await sql.row(
                 unit.conn,
                 "INSERT INTO purchase (member_id, source, order_id, amount, shipping, tax, "
-                "currency, eligible_amount, points, refunded_amount, points_clawed_back, "
-                "occurred_at, transaction_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?) RETURNING id",
+                "discount, currency, eligible_amount, points, refunded_amount, "
+                "points_clawed_back, occurred_at, transaction_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?) RETURNING id",
                 [
                     wallet.member_id,
                     actor.source,
@@ -188,6 +207,7 @@ async def record(
                     purchase.amount,
                     purchase.shipping,
                     purchase.tax,
+                    purchase.discount,
                     purchase.currency,
                     award.eligible_amount,
                     award.points,
@@ -372,6 +392,7 @@ def _event(
         "source": source,
         "orderId": data.order_id,
         "amount": str(purchase.amount),
+        "discount": str(purchase.discount),
         "eligibleAmount": str(award.eligible_amount),
         "currency": purchase.currency,
         "points": award.points,

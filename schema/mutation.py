@@ -106,6 +106,12 @@ class RecordPurchaseInput:
     currency: str
     shipping: Decimal | None = None
     tax: Decimal | None = None
+    discount: Decimal | None = strawberry.field(
+        default=None,
+        description="Taken off the order as a whole. With lines, the amount must be their "
+        "totals less this discount, plus shipping (plus tax, unless their prices include it), "
+        "to the cent; otherwise the purchase is refused (INVALID_INPUT on lines).",
+    )
     lines: list[PurchaseLineInput] | None = None
     occurred_at: datetime | None = None
     idempotency_key: str
@@ -303,6 +309,7 @@ class Mutation:
                 currency=input.currency,
                 shipping=input.shipping,
                 tax=input.tax,
+                discount=input.discount,
                 lines=tuple(
                     purchases.LineInput(
                         sku=ln.sku,

@@ -138,7 +138,8 @@ def valid_input(name: str, world: World) -> dict[str, Any]:
             "currency": "RON",
             "shipping": "5",
             "tax": "15",
-            "lines": [{"sku": "LATTE", "category": "coffee", "quantity": 2, "unitPrice": "50"}],
+            # 2 x 47.50 and 5 of shipping are the 100 paid (the prices include the tax).
+            "lines": [{"sku": "LATTE", "category": "coffee", "quantity": 2, "unitPrice": "47.50"}],
             "occurredAt": datetime.now(UTC).isoformat(),
             "idempotencyKey": new_key(),
         },
@@ -333,13 +334,19 @@ PURCHASE_CASES = [
     # could never show the member's balance again, so the purchase must be refused.
     case(
         "amount earning 2**31 points",
-        {"amount": "2147483648", "shipping": DROP, "tax": DROP},
+        {"amount": "2147483648", "shipping": DROP, "tax": DROP, "lines": DROP},
         (INVALID, "LIMIT_EXCEEDED"),
         "amount",
     ),
     case(
         "amount at its largest",
-        {"amount": "999999999999.9999", "currency": "TRY", "shipping": DROP, "tax": DROP},
+        {
+            "amount": "999999999999.9999",
+            "currency": "TRY",
+            "shipping": DROP,
+            "tax": DROP,
+            "lines": DROP,
+        },
         (INVALID, "LIMIT_EXCEEDED"),
         "amount",
     ),
@@ -640,7 +647,10 @@ async def test_the_limits_themselves_are_accepted(api, world):
         "TRY",
         order_id="o" * 128,
         key="k" * 255,
-        lines=[{"sku": "s" * 100, "category": "c" * 100, "quantity": 10**6, "unitPrice": "0"}],
+        lines=[
+            {"sku": "s" * 100, "category": "c" * 100, "quantity": 10**6, "unitPrice": "0.0123"},
+            {"sku": "REST", "quantity": 1, "unitPrice": "45.6789"},
+        ],
         occurredAt=(datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
     )
     assert payload["userErrors"] == [], payload

@@ -16,7 +16,7 @@ from typing import Any
 
 from domain import sql
 from schema import ids
-from tests.helpers import API, BASE_PROGRAM, assert_ledger_consistent, new_key
+from tests.helpers import API, BASE_PROGRAM, assert_ledger_consistent, new_key, table_counts
 
 BASE_TEXT = BASE_PROGRAM.read_text()
 
@@ -278,12 +278,123 @@ async def test_fractions_are_added_across_the_breakdown_before_one_floor(api: AP
 
 async def test_lines_that_split_the_amount_in_thirds_still_earn_the_whole_amount(api: API):
     ana = await api.enroll("ana")
-    # 10 RON over three equal lines: each line's share is a third. Without lines the
-    # purchase earns 10; the lines only say what was bought, and the breakdown says 10.
-    payload = await buy(api, ana, "10", lines=[line(f"ITEM-{n}", "food", 1, "1") for n in range(3)])
+    # 10 RON over three equal lines of 3.3333 (to the cent, they are the 10 paid): each line's
+    # share is a third. The lines only say what was bought, and the breakdown says 10.
+    payload = await buy(
+        api, ana, "10", lines=[line(f"ITEM-{n}", "food", 1, "3.3333") for n in range(3)]
+    )
     assert breakdown(payload) == {"base": "10"}
     assert_points_are_the_floor_of_the_breakdown(payload)
     assert payload["transaction"]["points"] == 10
+
+
+# -- lines must be the order they describe ---------------------------------------------------
+
+
+async def refused_lines(api: API, member_id: str, amount: str, **fields: Any) -> str:
+    """recordPurchase refused with INVALID_INPUT on lines, having written nothing."""
+    counts = await table_counts()
+    payload = await api.mutate(
+        "recordPurchase",
+        {
+            "memberId": member_id,
+            "orderId": new_key(),
+            "amount": amount,
+            "currency": "RON",
+            "idempotencyKey": new_key(),
+            **fields,
+        },
+        PURCHASE,
+        as_=api.admin(),
+    )
+    [error] = payload["userErrors"]
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", "lines"), payload
+    assert payload["transaction"] is None
+    assert await table_counts() == counts
+    return str(error["message"])
+
+
+async def test_lines_that_do_not_add_up_to_the_amount_are_refused(api: API):
+    await api.use_program(program(OWN_CUP, COFFEE_X2))
+    ana = await api.enroll("ana")
+    # A 5 RON purchase claiming a million free cups: 10,000,005 points before.
+    await refused_lines(api, ana, "5", lines=[line("OWN-CUP", None, 1_000_000, "0")])
+    # Lines of 150 on an amount of 10.
+    message = await refused_lines(
+        api, ana, "10", lines=[line("A", "coffee", 10, "10"), line("B", None, 1, "50")]
+    )
+    assert "150" in message
+    assert "10" in message
+    # One 1 RON coffee line on a 1000 RON order (it made the whole order count as coffee).
+    await refused_lines(api, ana, "1000", lines=[line("ESPRESSO", "coffee", 1, "1")])
+    # Off by a cent is off.
+    await refused_lines(api, ana, "10.01", lines=[line("A", None, 1, "10")])
+    assert await api.balance(ana) == 0
+
+
+async def test_a_multiplier_boosts_what_the_lines_say_and_no_more(api: API):
+    await api.use_program(program(COFFEE_X2))
+    ana = await api.enroll("ana")
+    payload = await buy(
+        api, ana, "1000", lines=[line("ESPRESSO", "coffee", 1, "1"), line("TV", None, 1, "999")]
+    )
+    assert breakdown(payload) == {"base": "1000", "rule:double-coffee": "1"}
+    assert payload["transaction"]["points"] == 1001
+
+
+async def test_lines_may_include_tax_or_not_and_an_order_discount_comes_off_them(api: API):
+    await api.use_program(program(COFFEE_X2))
+    ana = await api.enroll("ana")
+    # Prices with tax in them (as European receipts show them): 30 + 20 - 10 = 40 paid.
+    taxed_in = await buy(
+        api,
+        ana,
+        "40",
+        tax="6.39",
+        discount="10",
+        lines=[line("LATTE", "coffee", 2, "15"), line("CAKE", "bakery", 1, "20")],
+    )
+    # 33.61 paid for goods (40 less tax), shared 3:2: coffee's 20.166 is doubled.
+    assert taxed_in["purchase"]["eligibleAmount"] == "33.61"
+    assert breakdown(taxed_in) == {"base": "33.61", "rule:double-coffee": "20.166"}
+    # Prices before tax, with the tax added on top: 50 + 9.5 tax + 4.99 shipping = 64.49.
+    taxed_on = await buy(
+        api,
+        ana,
+        "64.49",
+        tax="9.5",
+        shipping="4.99",
+        lines=[line("LATTE", "coffee", 2, "15"), line("CAKE", "bakery", 1, "20")],
+    )
+    assert taxed_on["purchase"]["eligibleAmount"] == "50"
+    assert breakdown(taxed_on) == {"base": "50", "rule:double-coffee": "30"}
+
+
+async def test_points_per_product_stop_at_the_rules_limit_per_purchase(api: API):
+    capped_cup = rule(
+        "own-cup", "Bring your own cup", "per_product", 'skus = ["OWN-CUP"]\npoints = 10'
+    )
+    three_bags = rule(
+        "tote", "Reusable bag", "per_product", 'skus = ["TOTE"]\npoints = 5\nmax_units = 3'
+    )
+    await api.use_program(program(capped_cup, three_bags))
+    ana = await api.enroll("ana")
+    payload = await buy(
+        api,
+        ana,
+        "5",
+        lines=[
+            line("OWN-CUP", None, 1_000_000, "0"),
+            line("TOTE", None, 7, "0"),
+            line("WATER", None, 1, "5"),
+        ],
+    )
+    # The default limit is ten units a purchase; this bag rule says three.
+    assert breakdown(payload) == {"base": "5", "rule:own-cup": "100", "rule:tote": "15"}
+    assert descriptions(payload)["rule:own-cup"] == (
+        "Bring your own cup: 10 x 10 (at most 10 a purchase)"
+    )
+    assert payload["transaction"]["points"] == 120
 
 
 # -- campaigns --------------------------------------------------------------------------------

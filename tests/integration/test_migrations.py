@@ -154,6 +154,7 @@ async def test_the_migrations_build_every_table(db: Stores):
     assert await applied_migrations() == [
         ("domain", "0001_initial"),
         ("domain", "0002_program_rules"),
+        ("domain", "0003_purchase_discount"),
         ("partners", "0001_initial"),
     ]
 

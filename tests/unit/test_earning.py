@@ -23,7 +23,9 @@ from domain.earning import (
     Circumstances,
     Purchase,
     PurchaseLine,
+    _shares,
     active_campaigns,
+    lines_add_up,
     points_for,
     points_for_action,
     upper_bound,
@@ -771,7 +773,14 @@ def purchase_rules(draw: st.DrawFn, key: str) -> PurchaseRule:
     if kind is RuleKind.EXCLUDE:
         return PurchaseRule(key, name, kind, selector=draw(some_lines))
     if kind is RuleKind.PER_PRODUCT:
-        return PurchaseRule(key, name, kind, selector=draw(some_lines), points=draw(fixed_points))
+        return PurchaseRule(
+            key,
+            name,
+            kind,
+            selector=draw(some_lines),
+            points=draw(fixed_points),
+            max_units=draw(st.sampled_from([1, 3, 10, 1_000_000])),
+        )
     if kind is RuleKind.MINIMUM_ORDER:
         return PurchaseRule(key, name, kind, amounts=draw(amounts_by_currency()))
     return PurchaseRule(
@@ -832,17 +841,36 @@ purchase_lines = st.builds(
 @st.composite
 def purchases(draw: st.DrawFn, lines: bool = True) -> Purchase:
     """Purchases as recordPurchase accepts them: shipping and tax within the amount, amounts
-    with at most four decimals, quantities from 1, prices from 0; any currency."""
-    amount = draw(money)
-    shipping = draw(st.just(Decimal(0)) | decimals("0", str(amount), 4))
-    tax = draw(st.just(Decimal(0)) | decimals("0", str(amount - shipping), 4))
-    return Purchase(
+    with at most four decimals, quantities from 1, prices from 0; any currency. With lines,
+    the amount is what they add up to (less a discount, plus shipping, tax in their prices or
+    on top)."""
+    drawn = tuple(draw(st.lists(purchase_lines, max_size=6))) if lines else ()
+    currency = draw(st.sampled_from([*CURRENCIES, "GBP"]))
+    if not drawn:
+        amount = draw(money)
+        shipping = draw(st.just(Decimal(0)) | decimals("0", str(amount), 4))
+        tax = draw(st.just(Decimal(0)) | decimals("0", str(amount - shipping), 4))
+        return Purchase(amount=amount, currency=currency, shipping=shipping, tax=tax)
+    goods = sum((line.total for line in drawn), Decimal(0))
+    discount = draw(st.just(Decimal(0)) | decimals("0", str(goods), 4))
+    shipping = draw(st.just(Decimal(0)) | decimals("0", "1000", 4))
+    if draw(st.booleans()):  # prices before tax, the tax on top
+        tax = draw(st.just(Decimal(0)) | decimals("0", "100000", 4))
+        amount = goods - discount + shipping + tax
+    else:
+        tax = draw(st.just(Decimal(0)) | decimals("0", str(goods - discount), 4))
+        amount = goods - discount + shipping
+    assume(amount > 0)
+    purchase = Purchase(
         amount=amount,
-        currency=draw(st.sampled_from([*CURRENCIES, "GBP"])),
+        currency=currency,
         shipping=shipping,
         tax=tax,
-        lines=tuple(draw(st.lists(purchase_lines, max_size=6))) if lines else (),
+        lines=drawn,
+        discount=discount,
     )
+    assert lines_add_up(purchase)
+    return purchase
 
 
 circumstances = st.builds(
@@ -1006,3 +1034,24 @@ def test_the_amount_paid_for_goods_is_never_negative_and_never_more_than_the_amo
     paid = Purchase(amount, "RON", shipping=shipping, tax=tax).goods_paid
     assert 0 <= paid <= amount
     assert paid == max(amount - shipping - tax, Decimal(0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(purchases(), circumstances, programs())
+def test_a_line_never_earns_as_more_than_it_says(
+    purchase: Purchase, at: Circumstances, rules: Program
+):
+    # However the order's amount is shared over its lines, no line's share is more than its
+    # own total: one cheap coffee line never makes a whole order count as coffee.
+    with localcontext(prec=80):  # as exact as the engine's own arithmetic
+        shares = _shares(purchase)
+    for share in shares:
+        if share.line is not None:
+            assert share.amount <= share.line.total
+    # And a per-product rule pays for at most its limit of units.
+    award = points_for(purchase, at, rules)
+    for rule in rules.purchase_rules:
+        if rule.kind is RuleKind.PER_PRODUCT and rule.points is not None:
+            for entry in award.breakdown:
+                if entry.rule == f"rule:{rule.key}":
+                    assert entry.points <= rule.points * rule.max_units

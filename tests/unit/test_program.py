@@ -463,7 +463,7 @@ def test_the_full_fixture_is_valid():
             "multiplier = 2\n",
             "multiplyer = 2\n",
             "purchase_rules[0].multiplyer",
-            "amounts, categories, key, kind, multiplier, name, points, skus",
+            "amounts, categories, key, kind, max_units, multiplier, name, points, skus",
         ),
         (
             "ends = 2026-02-01\n",
@@ -1559,6 +1559,8 @@ def test_amounts_in_a_currency_the_program_does_not_earn_in_are_each_reported():
             "categories",
         ),
         ("spend_threshold", "amounts = { RON = 5 }\npoints = 5\nmultiplier = 2\n", "multiplier"),
+        ("multiplier", "multiplier = 2\nmax_units = 3\n", "max_units"),
+        ("spend_threshold", "amounts = { RON = 5 }\npoints = 5\nmax_units = 3\n", "max_units"),
     ],
 )
 def test_a_setting_with_no_meaning_for_the_kind_of_rule_is_reported(
@@ -3091,3 +3093,20 @@ def test_a_leaderboard_mistake_is_located(snippet: str, path: str, fragment: str
     problem = only_problem(RICH + snippet)
     assert problem.path == path
     assert fragment in problem.message
+
+
+def test_a_per_product_rule_pays_for_ten_units_a_purchase_unless_it_says_otherwise():
+    rules = load_program(
+        RICH
+        + rule("per_product", 'skus = ["CUP"]\npoints = 10\n', '"cup"')
+        + rule("per_product", 'skus = ["BAG"]\npoints = 5\nmax_units = 2\n', '"bag"')
+    ).purchase_rules
+    assert [(r.key, r.max_units) for r in rules] == [("cup", 10), ("bag", 2)]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1000001", '"3"', "2.5"])
+def test_a_per_product_limit_must_be_a_whole_number_of_units(value: str):
+    problem = only_problem(
+        RICH + rule("per_product", f'skus = ["CUP"]\npoints = 10\nmax_units = {value}\n')
+    )
+    assert problem.path == "purchase_rules[0].max_units"
