@@ -69,6 +69,7 @@ async def record(
             ledger.Posting(
                 kind="EARN",
                 source=actor.source,
+                partner=actor.partner_key,
                 reference=reference,
                 description=award.breakdown[0].description,
                 breakdown=award.breakdown_json(),

@@ -40,5 +40,11 @@ class Actor:
         return self.kind is ActorKind.ADMIN
 
 
+def partner_of(source: str) -> str | None:
+    """The partner key of a `source` a partner wrote ("partner:<key>"), else None."""
+    kind, _, key = source.partition(":")
+    return key if kind == ActorKind.PARTNER.value and key else None
+
+
 ANONYMOUS = Actor(ActorKind.ANONYMOUS)
 ADMIN = Actor(ActorKind.ADMIN)

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from domain import sql, views
-from domain.models import Redemption
 
 R = TypeVar("R")
 
@@ -47,15 +46,20 @@ async def members_page(first: int, after_id: int | None) -> tuple[list[views.Mem
 
 
 async def transaction_pages(
-    account_ids: Sequence[int], first: int, before_id: int | None
+    account_ids: Sequence[int], first: int, before_id: int | None, only_partner: str | None = None
 ) -> dict[int, tuple[list[views.TransactionView], bool]]:
-    """Each wallet's transactions, newest first: `first` of them, and whether more follow."""
+    """Each wallet's transactions, newest first: `first` of them, and whether more follow;
+    with `only_partner`, only that partner's dealings."""
     if not account_ids:
         return {}
     conn = sql.connection()
-    cursor = "" if before_id is None else " AND e.transaction_id < ?"
     params: list[Any] = [*account_ids]
+    where = ""
+    if only_partner is not None:
+        where += " AND t.partner = ?"
+        params.append(only_partner)
     if before_id is not None:
+        where += " AND e.transaction_id < ?"
         params.append(before_id)
     params.append(first + 1)
     found = await sql.rows(
@@ -63,7 +67,7 @@ async def transaction_pages(
         f"SELECT * FROM (SELECT {views.TRANSACTION_COLUMNS}, e.account_id, ROW_NUMBER() OVER "
         "(PARTITION BY e.account_id ORDER BY e.transaction_id DESC) AS position "
         "FROM entry e JOIN ledger_transaction t ON t.id = e.transaction_id "
-        f"WHERE e.account_id IN ({sql.in_list(len(account_ids))}){cursor}) ranked "
+        f"WHERE e.account_id IN ({sql.in_list(len(account_ids))}){where}) ranked "
         "WHERE position <= ? ORDER BY account_id, position",
         params,
     )
@@ -116,42 +120,38 @@ async def expiring_points(
     return result
 
 
-def redemption_view(r: Redemption) -> views.RedemptionView:
-    return views.RedemptionView(
-        id=r.id,
-        member_id=r.member_id,
-        reward_key=r.reward_key,
-        points=r.points,
-        code=r.code,
-        status=r.status,
-        transaction_id=r.transaction_id,
-        created_at=r.created_at,
-        cancelled_at=r.cancelled_at,
-        fulfilled_at=r.fulfilled_at,
-    )
-
-
 async def redemptions_by_id(ids: Sequence[int]) -> dict[int, views.RedemptionView]:
-    found = await Redemption.filter(id__in=list(ids))
-    return {r.id: redemption_view(r) for r in found}
+    if not ids:
+        return {}
+    found = await sql.rows(
+        sql.connection(),
+        f"{views.REDEMPTION_SELECT} WHERE r.id IN ({sql.in_list(len(ids))})",
+        list(ids),
+    )
+    return {int(r["id"]): views.redemption_view(r) for r in found}
 
 
 async def redemption_pages(
-    member_ids: Sequence[int], first: int, before_id: int | None
+    member_ids: Sequence[int], first: int, before_id: int | None, only_partner: str | None = None
 ) -> dict[int, tuple[list[views.RedemptionView], bool]]:
-    """Each member's redemptions, newest first."""
+    """Each member's redemptions, newest first; with `only_partner`, only of its rewards."""
     if not member_ids:
         return {}
-    cursor = "" if before_id is None else " AND id < ?"
     params: list[Any] = [*member_ids]
+    where = ""
+    if only_partner is not None:
+        where += " AND t.partner = ?"
+        params.append(only_partner)
     if before_id is not None:
+        where += " AND r.id < ?"
         params.append(before_id)
     params.append(first + 1)
     found = await sql.rows(
         sql.connection(),
-        "SELECT * FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY id DESC) "
-        f"AS position FROM redemption WHERE member_id IN ({sql.in_list(len(member_ids))})"
-        f"{cursor}) ranked WHERE position <= ?",
+        "SELECT * FROM (SELECT r.id, ROW_NUMBER() OVER (PARTITION BY r.member_id ORDER BY "
+        "r.id DESC) AS position FROM redemption r JOIN ledger_transaction t ON "
+        f"t.id = r.transaction_id WHERE r.member_id IN ({sql.in_list(len(member_ids))}){where}) "
+        "ranked WHERE position <= ?",
         params,
     )
     found_views = await redemptions_by_id([int(r["id"]) for r in found])

@@ -79,6 +79,9 @@ class Posting:
     kind: str
     source: str
     description: str | None = None
+    # Whose dealing it is: the partner of the purchase, action or reward; None for the
+    # program's and the operator's own.
+    partner: str | None = None
     reference: str | None = None
     breakdown: list[dict[str, Any]] | None = None
     occurred_at: datetime | None = None
@@ -529,14 +532,15 @@ async def _add_spendable(
 async def _insert_transaction(unit: Unit, wallet: Wallet, posting: Posting) -> int:
     inserted = await sql.row(
         unit.conn,
-        "INSERT INTO ledger_transaction (kind, member_id, program_version_id, source, reference, "
-        "description, breakdown, reverses_id, occurred_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO ledger_transaction (kind, member_id, program_version_id, source, partner, "
+        "reference, description, breakdown, reverses_id, occurred_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [
             posting.kind,
             wallet.member_id,
             unit.program.version,
             posting.source,
+            posting.partner,
             posting.reference,
             posting.description,
             None if posting.breakdown is None else json.dumps(posting.breakdown),
@@ -658,6 +662,7 @@ def _moved(
             balance_after=balance,
             description=posting.description,
             reference=posting.reference,
+            partner=posting.partner,
             occurred_at=posting.occurred_at or unit.now,
             created_at=unit.now,
             breakdown=tuple(posting.breakdown or ()),

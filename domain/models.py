@@ -83,6 +83,9 @@ class LedgerTransaction(Model):
         "domain.ProgramVersion", null=True, related_name=False, on_delete=fields.RESTRICT
     )
     source = fields.CharField(max_length=80)
+    # The partner whose dealing this is (its purchase, action, reward or transfer), whoever
+    # recorded it; None for the program's and the operator's own. Partners see only theirs.
+    partner = fields.CharField(max_length=64, null=True)
     reference = fields.CharField(max_length=200, null=True)
     description = fields.CharField(max_length=500, null=True)
     breakdown: Any = fields.JSONField(null=True)

@@ -183,6 +183,7 @@ async def record(
                 ledger.Posting(
                     kind="EARN",
                     source=actor.source,
+                    partner=actor.partner_key,
                     reference=data.order_id,
                     description=f"Purchase {data.order_id}",
                     breakdown=award.breakdown_json(),

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from domain import history, idempotency, ledger, members, sql, views
+from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -103,15 +103,14 @@ async def redeem(
                 source=actor.source,
                 reference=reward.key,
                 description=f"Redeemed: {reward.name.get()}",
+                partner=reward.partner,
             ),
         )
         if reward.limit is not None:
             # The debit above holds the wallet's lock: this member's redemptions are counted
             # one at a time.
             await _check_limit(unit, found.id, reward)
-        redemption = await _create(
-            unit, wallet, reward.key, reward.points_cost, movement.transaction_id
-        )
+        redemption = await _create(unit, wallet, reward, movement.transaction_id)
         # Last, so that the hot counter row of a limited reward is locked for the least time.
         if reward.stock is not None:
             taken = await sql.execute(
@@ -169,11 +168,12 @@ async def fulfil(
     be fulfilled. The operator, or the partner whose reward it is, may do it."""
 
     async def work(unit: Unit) -> Fulfilled:
-        redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
+        redemption = await _view(unit, redemption_id)
         if redemption is None:
             raise NotFound("Redemption", "redemptionId")
+        # The partner whose reward it was when redeemed (older rows: whose it is now).
         reward = unit.program.rewards.get(redemption.reward_key)
-        owner = reward.partner if reward else None
+        owner = redemption.partner or (reward.partner if reward else None)
         if not actor.is_admin and not (
             actor.kind is ActorKind.PARTNER and owner is not None and actor.partner_key == owner
         ):
@@ -204,31 +204,46 @@ async def fulfil(
                     "This redemption was cancelled, so it cannot be fulfilled.",
                     "redemptionId",
                 )
-        return Fulfilled(await _view(unit, redemption.id))
+        fulfilled = await _view(unit, redemption.id)
+        if fulfilled is None:
+            raise NotFound("Redemption", "redemptionId")
+        return Fulfilled(fulfilled)
 
     return (await idempotency.run_once(None, program, work, Fulfilled, now)).result
 
 
-async def _view(unit: Unit, redemption_id: int) -> views.RedemptionView:
-    found = await Redemption.get(id=redemption_id, using_db=unit.conn)
-    return history.redemption_view(found)
+async def _view(unit: Unit, redemption_id: int) -> views.RedemptionView | None:
+    found = await sql.row(unit.conn, f"{views.REDEMPTION_SELECT} WHERE r.id = ?", [redemption_id])
+    return None if found is None else views.redemption_view(found)
 
 
 async def _create(
-    unit: Unit, wallet: ledger.Wallet, reward_key: str, points: int, transaction_id: int
+    unit: Unit, wallet: ledger.Wallet, reward: Reward, transaction_id: int
 ) -> views.RedemptionView:
     # Codes are 60 random bits: a clash is too unlikely to be worth a retry loop.
     made = await Redemption.create(
         member_id=wallet.member_id,
-        reward_key=reward_key,
-        points=points,
+        reward_key=reward.key,
+        points=reward.points_cost,
         created_at=unit.now,
         code=new_code(),
         status=ISSUED,
         transaction_id=transaction_id,
         using_db=unit.conn,
     )
-    return history.redemption_view(made)
+    return views.RedemptionView(
+        id=made.id,
+        member_id=wallet.member_id,
+        reward_key=reward.key,
+        points=reward.points_cost,
+        code=made.code,
+        status=ISSUED,
+        transaction_id=transaction_id,
+        partner=reward.partner,
+        created_at=unit.now,
+        cancelled_at=None,
+        fulfilled_at=None,
+    )
 
 
 async def cancel(
@@ -243,7 +258,7 @@ async def cancel(
     )
 
     async def work(unit: Unit) -> Redeemed:
-        redemption = await Redemption.get_or_none(id=redemption_id, using_db=unit.conn)
+        redemption = await _view(unit, redemption_id)
         if redemption is None:
             raise NotFound("Redemption", "redemptionId")
         if actor.kind is ActorKind.MEMBER and redemption.member_id != actor.member_id:
@@ -278,6 +293,7 @@ async def cancel(
                 reference=redemption.reward_key,
                 description="Redemption cancelled: points returned",
                 reverses_id=redemption.transaction_id,
+                partner=redemption.partner,
             ),
         )
         await sql.execute(
@@ -304,9 +320,7 @@ async def cancel(
             member_id=wallet.member_id,
             transaction_id=movement.transaction_id,
         )
-        cancelled = replace(
-            history.redemption_view(redemption), status=CANCELLED, cancelled_at=unit.now
-        )
+        cancelled = replace(redemption, status=CANCELLED, cancelled_at=unit.now)
         return Redeemed(
             member=ledger.after(found, movement),
             redemption=cancelled,

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from domain import idempotency, ledger, members, sql, text, views
-from domain.actors import Actor
+from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
 from domain.money import canonical, parse_amount
 from domain.program import Program
@@ -142,6 +142,8 @@ async def refund(
                 ledger.Posting(
                     kind="REFUND",
                     source=actor.source,
+                    # The purchase's partner's, whoever refunds it.
+                    partner=partner_of(found["source"]),
                     reference=found["order_id"],
                     description=f"Refund of order {found['order_id']}",
                     reverses_id=found["transaction_id"],

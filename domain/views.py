@@ -40,6 +40,7 @@ class TransactionView:
     balance_after: int
     description: str | None
     reference: str | None
+    partner: str | None  # whose dealing it is; None for the program's and the operator's
     occurred_at: datetime
     created_at: datetime
     # How an earning was worked out: {rule, description, points} per rule that contributed,
@@ -62,6 +63,7 @@ class RedemptionView:
     code: str
     status: str
     transaction_id: int
+    partner: str | None  # the partner whose reward it is, as it was when redeemed
     created_at: datetime
     cancelled_at: datetime | None
     fulfilled_at: datetime | None
@@ -81,6 +83,29 @@ class PurchaseView:
     points_clawed_back: int
     occurred_at: datetime
     transaction_id: int | None
+
+
+REDEMPTION_SELECT = (
+    "SELECT r.id, r.member_id, r.reward_key, r.points, r.code, r.status, r.transaction_id, "
+    "r.created_at, r.cancelled_at, r.fulfilled_at, t.partner FROM redemption r "
+    "JOIN ledger_transaction t ON t.id = r.transaction_id"
+)
+
+
+def redemption_view(r: dict[str, Any]) -> RedemptionView:
+    return RedemptionView(
+        id=int(r["id"]),
+        member_id=int(r["member_id"]),
+        reward_key=r["reward_key"],
+        points=int(r["points"]),
+        code=r["code"],
+        status=r["status"],
+        transaction_id=int(r["transaction_id"]),
+        partner=r["partner"],
+        created_at=sql.to_datetime(r["created_at"]),
+        cancelled_at=None if r["cancelled_at"] is None else sql.to_datetime(r["cancelled_at"]),
+        fulfilled_at=None if r["fulfilled_at"] is None else sql.to_datetime(r["fulfilled_at"]),
+    )
 
 
 PURCHASE_COLUMNS = (
@@ -132,8 +157,8 @@ def member_view(r: dict[str, Any]) -> MemberView:
 
 
 TRANSACTION_COLUMNS = (
-    "t.id, t.member_id, t.kind, t.description, t.reference, t.occurred_at, t.created_at, "
-    "t.breakdown, e.amount, e.balance_after"
+    "t.id, t.member_id, t.kind, t.description, t.reference, t.partner, t.occurred_at, "
+    "t.created_at, t.breakdown, e.amount, e.balance_after"
 )
 
 
@@ -146,6 +171,7 @@ def transaction_view(r: dict[str, Any]) -> TransactionView:
         balance_after=int(r["balance_after"]),
         description=r["description"],
         reference=r["reference"],
+        partner=r["partner"],
         occurred_at=sql.to_datetime(r["occurred_at"]),
         created_at=sql.to_datetime(r["created_at"]),
         breakdown=r["breakdown"],

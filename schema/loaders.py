@@ -14,7 +14,8 @@ from domain.program import Program
 
 K = TypeVar("K")
 V = TypeVar("V")
-PageKey = tuple[int, int, int | None]  # (owner id, first, before id)
+# (owner id, first, before id, only this partner's dealings or None for all)
+PageKey = tuple[int, int, int | None, str | None]
 
 
 def _by_key(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> DataLoader[K, V | None]:
@@ -26,17 +27,19 @@ def _by_key(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> DataLoader
 
 
 def _pages(
-    fetch: Callable[[Sequence[int], int, int | None], Awaitable[dict[int, tuple[list[V], bool]]]],
+    fetch: Callable[
+        [Sequence[int], int, int | None, str | None], Awaitable[dict[int, tuple[list[V], bool]]]
+    ],
 ) -> DataLoader[PageKey, tuple[list[V], bool]]:
     async def load(keys: list[PageKey]) -> list[tuple[list[V], bool]]:
-        # One statement per distinct (first, before): in practice one for the whole query.
-        groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
-        for owner, first, before in keys:
-            groups[(first, before)].append(owner)
+        # One statement per distinct (first, before, partner): in practice one per query.
+        groups: dict[tuple[int, int | None, str | None], list[int]] = defaultdict(list)
+        for owner, first, before, partner in keys:
+            groups[(first, before, partner)].append(owner)
         pages: dict[PageKey, tuple[list[V], bool]] = {}
-        for (first, before), owners in groups.items():
-            for owner, page in (await fetch(owners, first, before)).items():
-                pages[(owner, first, before)] = page
+        for (first, before, partner), owners in groups.items():
+            for owner, page in (await fetch(owners, first, before, partner)).items():
+                pages[(owner, first, before, partner)] = page
         return [pages[key] for key in keys]
 
     return DataLoader(load_fn=load)

@@ -15,9 +15,16 @@ from domain.actors import ActorKind
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from partners import api_keys, links
 from schema import ids
+from schema.authorization import (
+    is_admin_or_partner,
+    is_member,
+    may_see_purchase,
+    may_see_redemption,
+    may_see_transaction,
+    require,
+)
 from schema.context import Context
 from schema.loaders import Loaders
-from schema.permissions import is_admin_or_partner, is_member, require
 from schema.types import (
     Decimal,
     Member,
@@ -67,8 +74,18 @@ def member_ref(
     raise InvalidInput("memberId", "Say which member: give memberId or externalId.")
 
 
-def _transaction(view: views.TransactionView | None) -> PointTransaction | None:
-    return None if view is None else PointTransaction.of(view)
+# A payload shows what the caller's own write changed; it still goes through the rules every
+# other path follows (schema.authorization), so that no payload can show more.
+def _transaction(ctx: Context, view: views.TransactionView | None) -> PointTransaction | None:
+    return PointTransaction.of(view) if view and may_see_transaction(ctx, view) else None
+
+
+def _redemption(ctx: Context, view: views.RedemptionView) -> Redemption | None:
+    return Redemption.of(view) if may_see_redemption(ctx, view) else None
+
+
+def _purchase(ctx: Context, view: views.PurchaseView) -> Purchase | None:
+    return Purchase.of(view) if may_see_purchase(ctx, view) else None
 
 
 @strawberry.input
@@ -330,8 +347,8 @@ class Mutation:
             return RecordPurchasePayload(user_errors=errors)
         return RecordPurchasePayload(
             member=Member.of(done.member),
-            purchase=Purchase.of(done.purchase),
-            transaction=_transaction(done.transaction),
+            purchase=_purchase(ctx, done.purchase),
+            transaction=_transaction(ctx, done.transaction),
             user_errors=[],
         )
 
@@ -360,7 +377,7 @@ class Mutation:
             return RecordActionPayload(user_errors=errors)
         return RecordActionPayload(
             member=Member.of(done.member),
-            transaction=PointTransaction.of(done.transaction),
+            transaction=_transaction(ctx, done.transaction),
             user_errors=[],
         )
 
@@ -390,8 +407,8 @@ class Mutation:
             return RedeemRewardPayload(user_errors=errors)
         return RedeemRewardPayload(
             member=Member.of(done.member),
-            redemption=Redemption.of(done.redemption),
-            transaction=PointTransaction.of(done.transaction),
+            redemption=_redemption(ctx, done.redemption),
+            transaction=_transaction(ctx, done.transaction),
             user_errors=[],
         )
 
@@ -418,8 +435,8 @@ class Mutation:
             return CancelRedemptionPayload(user_errors=errors)
         return CancelRedemptionPayload(
             member=Member.of(done.member),
-            redemption=Redemption.of(done.redemption),
-            transaction=PointTransaction.of(done.transaction),
+            redemption=_redemption(ctx, done.redemption),
+            transaction=_transaction(ctx, done.transaction),
             user_errors=[],
         )
 
@@ -446,7 +463,7 @@ class Mutation:
             return AdjustPointsPayload(user_errors=errors)
         return AdjustPointsPayload(
             member=Member.of(done.member),
-            transaction=PointTransaction.of(done.transaction),
+            transaction=_transaction(ctx, done.transaction),
             user_errors=[],
         )
 
@@ -485,8 +502,8 @@ class Mutation:
             return RefundPurchasePayload(user_errors=errors)
         return RefundPurchasePayload(
             member=Member.of(done.member),
-            purchase=Purchase.of(done.purchase),
-            transaction=_transaction(done.transaction),
+            purchase=_purchase(ctx, done.purchase),
+            transaction=_transaction(ctx, done.transaction),
             points_clawed_back=done.points,
             user_errors=[],
         )
@@ -513,7 +530,7 @@ class Mutation:
         done, errors = await attempt(ctx, run)
         if done is None:
             return FulfilRedemptionPayload(user_errors=errors)
-        return FulfilRedemptionPayload(redemption=Redemption.of(done.redemption), user_errors=[])
+        return FulfilRedemptionPayload(redemption=_redemption(ctx, done.redemption), user_errors=[])
 
     @strawberry.mutation(description="The operator issues a partner an API key, shown once.")
     async def create_partner_api_key(

@@ -10,8 +10,15 @@ from domain.errors import InvalidInput, NotFound
 from domain.members import check_external_id
 from domain.program import Direction
 from schema import ids
+from schema.authorization import (
+    ForbiddenError,
+    may_look_up_members,
+    may_see_member,
+    may_see_purchase,
+    may_see_redemption,
+    may_see_transaction,
+)
 from schema.context import Context
-from schema.permissions import ForbiddenError, may_see_member
 from schema.types import (
     Badge,
     Board,
@@ -31,11 +38,17 @@ from schema.types import (
 )
 
 
+def _hidden(ctx: Context, what: str) -> None:
+    """Something asked for was not found, or may not be seen: null for the operator when there
+    is none; to anyone else one FORBIDDEN for both, so that no answer tells whether it exists."""
+    if not ctx.actor.is_admin:
+        raise ForbiddenError(f"You may not see this {what} (or there is none).")
+
+
 async def _visible_member(ctx: Context, view: views.MemberView | None) -> Member | None:
-    if view is None:
+    if view is None or not await may_see_member(ctx, view.id):
+        _hidden(ctx, "member")
         return None
-    if not await may_see_member(ctx, view.id):
-        raise ForbiddenError("You may not see this member.")
     return Member.of(view)
 
 
@@ -49,29 +62,26 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
         number = ids.number(key)
         if number is None:
             return None
+        if not may_look_up_members(ctx):
+            _hidden(ctx, _SPOKEN[type_name])
         if type_name == "Member":
             return await _visible_member(ctx, await ctx.loaders.members.load(number))
         if type_name == "PointTransaction":
             txn = await ctx.loaders.transactions.load(number)
-            if txn is None:
+            if txn is None or not may_see_transaction(ctx, txn):
+                _hidden(ctx, "transaction")
                 return None
-            if not await may_see_member(ctx, txn.member_id):
-                raise ForbiddenError("You may not see this transaction.")
             return PointTransaction.of(txn)
         if type_name == "Purchase":
             bought = await ctx.loaders.purchases.load(number)
-            if bought is None:
+            if bought is None or not may_see_purchase(ctx, bought):
+                _hidden(ctx, "purchase")
                 return None
-            # A partner sees the purchases it recorded, not other partners' orders.
-            mine = ctx.actor.source == bought.source or ctx.actor.member_id == bought.member_id
-            if not (ctx.actor.is_admin or mine):
-                raise ForbiddenError("You may not see this purchase.")
             return Purchase.of(bought)
         red = await ctx.loaders.redemptions.load(number)
-        if red is None:
+        if red is None or not may_see_redemption(ctx, red):
+            _hidden(ctx, "redemption")
             return None
-        if not await may_see_member(ctx, red.member_id):
-            raise ForbiddenError("You may not see this redemption.")
         return Redemption.of(red)
     if type_name == "Tier":
         tier = prog.tier(key)
@@ -86,6 +96,14 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
         partner = prog.partners.get(key)
         return Partner.of(partner, ctx.language) if partner else None
     return None
+
+
+_SPOKEN = {
+    "Member": "member",
+    "PointTransaction": "transaction",
+    "Redemption": "redemption",
+    "Purchase": "purchase",
+}
 
 
 @strawberry.type
@@ -116,12 +134,14 @@ class Query:
         external_id: str | None = None,
     ) -> Member | None:
         ctx = info.context
+        if id is None and external_id is None:
+            raise InvalidInput("id", "Give id or externalId.")
+        if not may_look_up_members(ctx):
+            _hidden(ctx, "member")
         if id is not None:
             view = await ctx.loaders.members.load(ids.int_key_of(id, "Member", "id"))
-        elif external_id is not None:
-            view = await history.member_by_external_id(check_external_id(external_id))
         else:
-            raise InvalidInput("id", "Give id or externalId.")
+            view = await history.member_by_external_id(check_external_id(external_id or ""))
         return await _visible_member(ctx, view)
 
     @strawberry.field(description="Every member, oldest first (the operator only).")

@@ -14,8 +14,13 @@ from domain import program, views
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from gamification.tiers import tier_progress
 from schema import ids
+from schema.authorization import (
+    ForbiddenError,
+    dealings_seen_by,
+    may_see_transaction,
+    sees_private_details,
+)
 from schema.context import Context
-from schema.permissions import sees_private_details
 
 MAX_PAGE = 100
 
@@ -254,7 +259,11 @@ async def transaction_of(root: Any, info: Info[Context, None]) -> PointTransacti
     if root.transaction_id is None:
         return None
     view = await info.context.loaders.transactions.load(root.transaction_id)
-    return PointTransaction.of(view) if view else None
+    if view is None:
+        return None
+    if not may_see_transaction(info.context, view):
+        raise ForbiddenError("You may not see this transaction.")
+    return PointTransaction.of(view)
 
 
 @strawberry.enum
@@ -354,24 +363,30 @@ class Member(Node):
         found = await info.context.loaders.expiring.load(self.view.account_id)
         return [ExpiringPoints(amount=e.points, expires_at=e.expires_at) for e in found]
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(
+        description="Newest first. A partner sees only its own dealings with the member."
+    )
     async def transactions(
         self, info: Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[PointTransaction]:
         size = page_size(first)
         before = ids.parse_cursor(after)
         views, more = await info.context.loaders.transaction_pages.load(
-            (self.view.account_id, size, before)
+            (self.view.account_id, size, before, dealings_seen_by(info.context))
         )
         return connection([(v.id, PointTransaction.of(v)) for v in views], more, before is not None)
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(
+        description="Newest first. A partner sees only redemptions of its own rewards."
+    )
     async def redemptions(
         self, info: Info[Context, None], first: int | None = 20, after: str | None = None
     ) -> Connection[Redemption]:
         size = page_size(first)
         before = ids.parse_cursor(after)
-        views, more = await info.context.loaders.redemption_pages.load((self.view.id, size, before))
+        views, more = await info.context.loaders.redemption_pages.load(
+            (self.view.id, size, before, dealings_seen_by(info.context))
+        )
         return connection([(v.id, Redemption.of(v)) for v in views], more, before is not None)
 
 

@@ -155,6 +155,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0001_initial"),
         ("domain", "0002_program_rules"),
         ("domain", "0003_purchase_discount"),
+        ("domain", "0004_transaction_partner"),
         ("partners", "0001_initial"),
     ]
 
