@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from functools import lru_cache
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
@@ -20,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
+from schema.document_limits import check_nesting
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.types import (
@@ -49,6 +51,21 @@ _LIMIT_RULES: list[type[ASTValidationRule]] = [
     aliases_rule(MAX_ALIASES),
 ]
 _PRODUCTION_RULES: list[type[ASTValidationRule]] = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(query: str) -> DocumentNode:
+    check_nesting(query, MAX_TOKENS)
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
+class _Parse(SchemaExtension):
+    """Parses through a cache shared by every request, refusing documents nested too deeply
+    for the recursive parser or of too many tokens; a refusal raises as a syntax error does."""
+
+    def on_parse(self) -> Iterator[None]:
+        self.execution_context.graphql_document = _parse(self.execution_context.query)
+        yield
 
 
 class _Limits(AddValidationRules):
@@ -110,8 +127,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
         types=[Member, PointTransaction, Redemption, Reward, Tier, Partner, Purchase, Badge],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
         extensions=[
-            lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            _Parse,
             _ProductionLimits if production else _Limits,
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             lambda: ShapeErrors(mask_unexpected=production),
