@@ -7,23 +7,24 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
 from schema.document_limits import check_nesting
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.selection_limits import check_selections
 from schema.types import (
     DECIMAL_SCALAR,
     Badge,
@@ -65,6 +66,29 @@ class _Parse(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         self.execution_context.graphql_document = _parse(self.execution_context.query)
+        yield
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    refused = check_selections(document)
+    if refused is not None:
+        return [refused]
+    return validate_document(schema, document, rules)
+
+
+class _Validate(SchemaExtension):
+    """Validates through a cache shared by every request (keyed by the parsed document, which
+    the parse cache hands out again for the same text), after the selection limits: a document
+    they refuse is never validated."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = _validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
         yield
 
 
@@ -129,7 +153,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
         extensions=[
             _Parse,
             _ProductionLimits if production else _Limits,
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            _Validate,
             lambda: ShapeErrors(mask_unexpected=production),
         ],
     )
