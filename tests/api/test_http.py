@@ -408,6 +408,56 @@ async def test_production_keeps_the_query_limits(production: httpx.AsyncClient):
     assert any("maximum operation depth" in e["message"] for e in errors), errors
 
 
+QUOTE = "conversionQuote(partnerId: $p, direction: $d, amount: 100) { points }"
+# Each a near miss that graphql-core would answer with "Did you mean ...?", naming the schema.
+NEAR_MISSES = [
+    pytest.param("{ membr { id } }", {}, id="a misspelled field"),
+    pytest.param("{ rewards(frist: 5) { nodes { key } } }", {}, id="a misspelled argument"),
+    pytest.param(
+        "query($p: LeaderboardPeriodd) { tiers { key } }",
+        {},
+        id="a misspelled type in a variable definition",
+    ),
+    pytest.param(
+        f"query($p: ID!, $d: TransferDirection!) {{ {QUOTE} }}",
+        {"p": "UGFydG5lcjpiZWFuZXJ5", "d": "INN"},
+        id="a bad enum value in variables",
+    ),
+    pytest.param(
+        '{ conversionQuote(partnerId: "UGFydG5lcjpiZWFuZXJ5", direction: INN, amount: 100) '
+        "{ points } }",
+        {},
+        id="a bad enum value inline",
+    ),
+    pytest.param(
+        "mutation($i: RecordActionInput!) { recordAction(input: $i) { userErrors { code } } }",
+        {"i": {"externalId": "ana", "actoin": "REVIEW", "idempotencyKey": "k-1"}},
+        id="a misspelled input field in variables",
+    ),
+    pytest.param(
+        'mutation { recordAction(input: { externalId: "ana", actoin: "REVIEW", '
+        'idempotencyKey: "k-1" }) { userErrors { code } } }',
+        {},
+        id="a misspelled input field inline",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), NEAR_MISSES)
+async def test_production_suggests_nothing(
+    production: httpx.AsyncClient, query: str, variables: dict
+):
+    response = await production.post("/graphql", json={"query": query, "variables": variables})
+    errors = assert_refused_request(response)
+    assert not any("did you mean" in e["message"].lower() for e in errors), errors
+
+
+@pytest.mark.parametrize(("query", "variables"), NEAR_MISSES)
+async def test_development_still_suggests(api: API, query: str, variables: dict):
+    errors = assert_refused_request(await api.post(query, variables))
+    assert any("Did you mean" in e["message"] for e in errors), errors
+
+
 async def test_production_still_limits_the_body(production: httpx.AsyncClient):
     response = await production.post("/graphql", content=padded_query(LIMIT + 1), headers=JSON)
     assert response.status_code == 413
