@@ -234,7 +234,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     graphql = GraphQLView(
         build_schema(production=settings.production),
-        credentials=Credentials(settings.jwt_secret, settings.admin_api_key),
+        credentials=Credentials(
+            settings.jwt_secret, settings.admin_api_key, settings.jwt_max_lifetime_hours
+        ),
         program=lambda: state["runtime"].program,
         clock=lambda: state["runtime"].clock,
         graphiql=not settings.production,

@@ -21,9 +21,11 @@ from domain import versions
 from domain.program_file import ProgramInvalid
 
 
-def member_token(settings: Settings, external_id: str, hours: float = 24.0) -> str:
+def member_token(settings: Settings, external_id: str, hours: float | None = None) -> str:
+    """A token for `hours`; by default as long as the server accepts."""
+    lifetime = settings.jwt_max_lifetime_hours if hours is None else hours
     now = int(time.time())
-    claims = {"sub": external_id, "iat": now, "exp": now + int(hours * 3600)}
+    claims = {"sub": external_id, "iat": now, "exp": now + int(lifetime * 3600)}
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
@@ -234,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     program.add_argument("file")
     token = commands.add_parser("token", help="mint a member JWT (for trying the API)")
     token.add_argument("external_id")
-    token.add_argument("--hours", type=float, default=24.0)
+    token.add_argument(
+        "--hours", type=float, help="how long it lasts (default: COALITION_JWT_MAX_LIFETIME_HOURS)"
+    )
     commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     jobs = commands.add_parser("jobs", help="run the points life-cycle jobs once")
     jobs.add_argument("action", choices=["run"])
@@ -261,6 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "jobs":
         return _jobs_command(settings, args)
     if args.command == "token":
+        longest = settings.jwt_max_lifetime_hours
+        if args.hours is not None and not args.hours > 0:  # nan is not > 0 either
+            print(f"coalition: --hours must be more than 0, not {args.hours:g}", file=sys.stderr)
+            return 2
+        if args.hours is not None and args.hours > longest:
+            print(
+                f"coalition: --hours {args.hours:g} is longer than the {longest} hours this "
+                "server accepts (COALITION_JWT_MAX_LIFETIME_HOURS)",
+                file=sys.stderr,
+            )
+            return 2
         print(member_token(settings, args.external_id, args.hours))
         return 0
     if args.command == "schema":

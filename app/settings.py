@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 DEMO_PROGRAM = Path(__file__).with_name("demo_program.toml")
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 DEV_ADMIN_API_KEY = "dev-admin-key"
+# A member token that outlives a year is a password that cannot be changed.
+HOURS_IN_A_YEAR = 8760
 
 
 class ConfigurationError(Exception):
@@ -39,6 +41,7 @@ class Settings:
     db_pool_size: int
     max_body_bytes: int
     jobs_every_seconds: int  # 0: the server runs no jobs (run them with `coalition jobs run`)
+    jwt_max_lifetime_hours: int  # member tokens that live longer (exp - iat) are refused
 
     @property
     def production(self) -> bool:
@@ -71,6 +74,9 @@ class Settings:
             db_pool_size=_number(env, "COALITION_DB_POOL_SIZE", 20),
             max_body_bytes=_number(env, "COALITION_MAX_BODY_BYTES", 1_048_576),
             jobs_every_seconds=_number(env, "COALITION_JOBS_EVERY_SECONDS", 60, lowest=0),
+            jwt_max_lifetime_hours=_number(
+                env, "COALITION_JWT_MAX_LIFETIME_HOURS", 24, highest=HOURS_IN_A_YEAR
+            ),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):
             raise ConfigurationError(

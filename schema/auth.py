@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -13,6 +15,9 @@ from domain.actors import ADMIN, ANONYMOUS, Actor, ActorKind
 from domain.errors import InvalidInput
 from domain.members import check_external_id
 from partners import api_keys
+
+# Issuers' clocks and ours may disagree this much about exp, iat and nbf.
+CLOCK_LEEWAY_SECONDS = 30
 
 
 class Unauthenticated(Exception):
@@ -23,6 +28,9 @@ class Unauthenticated(Exception):
 class Credentials:
     jwt_secret: str
     admin_api_key: str
+    # A member token must expire, and no later than this after it was issued: a leaked one
+    # cannot be revoked, only waited out.
+    max_token_hours: int
 
 
 @dataclass(frozen=True)
@@ -53,13 +61,37 @@ async def identify(headers: Mapping[str, str], credentials: Credentials) -> Call
     return Caller(ANONYMOUS)
 
 
-async def _member(token: str, credentials: Credentials) -> Caller:
+def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
     try:
         claims = jwt.decode(
-            token, credentials.jwt_secret, algorithms=["HS256"], options={"require": ["sub"]}
+            token,
+            credentials.jwt_secret,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp"]},
+            leeway=CLOCK_LEEWAY_SECONDS,
         )
+    except jwt.MissingRequiredClaimError as missing:
+        raise Unauthenticated(
+            f"The bearer token is not valid: the token has no {missing.claim}."
+        ) from None
+    except jwt.PyJWTError as error:
+        raise Unauthenticated(f"The bearer token is not valid: {error}") from None
+    # decode has checked that exp and any iat read as whole numbers.
+    issued = claims.get("iat")
+    lifetime = int(claims["exp"]) - (time.time() if issued is None else int(issued))
+    if lifetime > credentials.max_token_hours * 3600:
+        raise Unauthenticated(
+            "The bearer token is not valid: the token lives longer than the "
+            f"{credentials.max_token_hours} hours this server accepts."
+        )
+    return claims
+
+
+async def _member(token: str, credentials: Credentials) -> Caller:
+    claims = _claims(token, credentials)
+    try:
         external_id = check_external_id(claims["sub"], "sub")
-    except (jwt.PyJWTError, InvalidInput) as error:
+    except InvalidInput as error:
         raise Unauthenticated(f"The bearer token is not valid: {error}") from None
     member = await history.member_by_external_id(external_id)
     actor = Actor(

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
+    SchemaExtension,
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
+from schema.document_limits import check_nesting
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.selection_limits import check_selections
 from schema.types import (
     DECIMAL_SCALAR,
     Badge,
@@ -49,6 +54,59 @@ _LIMIT_RULES: list[type[ASTValidationRule]] = [
     aliases_rule(MAX_ALIASES),
 ]
 _PRODUCTION_RULES: list[type[ASTValidationRule]] = [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
+# What strawberry's own validation step adds to every rule set.
+_STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(query: str) -> DocumentNode:
+    check_nesting(query, MAX_TOKENS)
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
+class _Parse(SchemaExtension):
+    """Parses through a cache shared by every request, refusing documents nested too deeply
+    for the recursive parser or of too many tokens; a refusal raises as a syntax error does."""
+
+    def on_parse(self) -> Iterator[None]:
+        self.execution_context.graphql_document = _parse(self.execution_context.query)
+        yield
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    refused = check_selections(document)
+    if refused is not None:
+        return [refused]
+    return validate(
+        schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
+    )
+
+
+class _Validate(SchemaExtension):
+    """Validates through a cache shared by every request (keyed by the parsed document, which
+    the parse cache hands out again for the same text), after the selection limits: a document
+    they refuse is never validated. Strawberry's own step cannot hide suggestions ("Did you
+    mean 'member'?"), which would tell a stranger the schema that introspection hides."""
+
+    def __init__(self, *, hide_suggestions: bool) -> None:
+        super().__init__()
+        self.hide_suggestions = hide_suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = _validate(
+            context.schema._schema,
+            context.graphql_document,
+            context.validation_rules,
+            self.hide_suggestions,
+        )
+        yield
 
 
 class _Limits(AddValidationRules):
@@ -94,6 +152,15 @@ class ShapeErrors(MaskErrors):
 
 
 class CoalitionSchema(strawberry.Schema):
+    def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hide_suggestions = hide_suggestions
+
+    def _get_execute_function(self) -> Callable[..., Any]:
+        # Coercing variables suggests too ("Did you mean the enum value 'IN'?").
+        execute = super()._get_execute_function()
+        return partial(execute, hide_suggestions=True) if self.hide_suggestions else execute
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -110,10 +177,10 @@ def build_schema(*, production: bool) -> strawberry.Schema:
         types=[Member, PointTransaction, Redemption, Reward, Tier, Partner, Purchase, Badge],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
         extensions=[
-            lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            _Parse,
             _ProductionLimits if production else _Limits,
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: _Validate(hide_suggestions=production),
             lambda: ShapeErrors(mask_unexpected=production),
         ],
+        hide_suggestions=production,
     )

@@ -67,14 +67,18 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     def parse_json(self, data: str | bytes) -> Any:
-        # A body must be a UTF-8 JSON object (or a list, for batches); anything else is the
-        # caller's mistake, a 400, never a crash in the parser behind us.
+        # A body (or a GET request's variables or extensions) must be a UTF-8 JSON object (or a
+        # list, for batches); anything else is the caller's mistake, a 400, never a crash in
+        # the parser behind us.
         if isinstance(data, bytes):
             try:
                 data = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise HTTPException(400, "The request body must be UTF-8 JSON.") from None
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except RecursionError:
+            raise HTTPException(400, "The request's JSON is nested too deeply.") from None
         if not isinstance(parsed, (dict, list)) or (
             isinstance(parsed, list) and not all(isinstance(item, dict) for item in parsed)
         ):

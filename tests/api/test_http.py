@@ -16,9 +16,12 @@ from redis.backoff import NoBackoff
 from app.asgi import Runtime, create_app
 from app.settings import DEV_ADMIN_API_KEY, DEV_JWT_SECRET, ConfigurationError, Settings
 from schema.build import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from schema.document_limits import MAX_NESTING
 from tests.helpers import API, Stores
 
 LIMIT = 1_048_576  # the default COALITION_MAX_BODY_BYTES: 1 MiB
+# Far deeper than Python's recursion limit lets a recursive reader go.
+DEEP = 100_000
 JSON = {"content-type": "application/json"}
 
 REAL_SECRETS = {
@@ -107,6 +110,23 @@ async def raw(db: Stores, settings: Settings) -> AsyncIterator[httpx.AsyncClient
         pytest.param(b'{"query": 5}', id="query not a string"),
         pytest.param(b'{"query": "{ tiers { key } }", "variables": "x"}', id="variables a string"),
         pytest.param(b"\xff\xfe{", id="not UTF-8"),
+        pytest.param(b"[" * DEEP, id="100,000 nested lists"),
+        pytest.param(b'{"a":' * DEEP, id="100,000 nested objects"),
+        pytest.param(
+            b'{"query": "{ tiers { key } }", "variables": {"v": '
+            + b"[" * DEEP
+            + b"]" * DEEP
+            + b"}}",
+            id="variables nested 100,000 deep",
+        ),
+        pytest.param(
+            b'{"query": "{ tiers { key } }", "extensions": {"e": '
+            + b'{"e":' * DEEP
+            + b"1"
+            + b"}" * DEEP
+            + b"}}",
+            id="extensions nested 100,000 deep",
+        ),
     ],
 )
 async def test_a_body_that_is_not_a_graphql_request_is_a_400(
@@ -114,6 +134,15 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_400(
 ):
     response = await raw.post("/graphql", content=content, headers=JSON)
     assert response.status_code == 400, (response.status_code, response.text)
+
+
+@pytest.mark.parametrize("name", ["variables", "extensions"])
+async def test_a_get_parameter_of_json_nested_too_deeply_is_a_400(raw: httpx.AsyncClient, name):
+    # 5,000 levels: deeper than any recursive reader goes, and a URL httpx still sends.
+    nested = "[" * 5_000 + "]" * 5_000
+    response = await raw.get("/graphql", params={"query": "{ tiers { key } }", name: nested})
+    assert response.status_code == 400, (response.status_code, response.text)
+    assert "nested too deeply" in response.text
 
 
 async def test_an_unknown_field_is_a_400_with_errors(api: API):
@@ -236,6 +265,63 @@ async def test_a_query_of_too_many_tokens_is_refused(api: API):
     assert any("token" in e["message"].lower() for e in errors), errors
 
 
+def wrapped(levels: int, opening: str, inner: str, closing: str) -> str:
+    return opening * levels + inner + closing * levels
+
+
+def nesting(depth: int) -> dict[str, str]:
+    """Documents whose brackets, braces and parentheses nest `depth` deep in all, by where."""
+    inside = depth - 2  # within the operation's braces and the field's parentheses
+    return {
+        "lists in an argument": "{ rewards(first: "
+        + wrapped(inside, "[", "1", "]")
+        + ") { nodes { key } } }",
+        "input objects": "mutation { recordAction(input: "
+        + wrapped(inside, "{ a: ", "1", " }")
+        + ") { userErrors { code } } }",
+        "selections": "{ " + wrapped(depth - 1, "me { ", "id", " }") + " }",
+        "a variable's type": "query($v: "
+        + wrapped(depth - 1, "[", "Int", "]")
+        + ") { tiers { key } }",
+        "a variable's default": "query($v: [Int] = "
+        + wrapped(depth - 1, "[", "1", "]")
+        + ") { tiers { key } }",
+    }
+
+
+NESTINGS = list(nesting(1))
+
+
+@pytest.mark.parametrize("where", NESTINGS)
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, DEEP], ids=["one too deep", "100,000 deep"])
+async def test_a_document_nested_too_deeply_is_refused_before_it_is_parsed(
+    raw: httpx.AsyncClient, where: str, depth: int
+):
+    response = await raw.post("/graphql", json={"query": nesting(depth)[where]})
+    errors = assert_refused_request(response)
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_DEEP"], errors
+    assert f"more than {MAX_NESTING} deep" in errors[0]["message"]
+
+
+@pytest.mark.parametrize("where", NESTINGS)
+async def test_a_document_nested_as_deep_as_the_limit_is_parsed_and_validated(api: API, where: str):
+    errors = assert_refused_request(await api.post(nesting(MAX_NESTING)[where]))
+    assert all(e.get("extensions", {}).get("code") != "QUERY_TOO_DEEP" for e in errors), errors
+
+
+async def test_a_document_nested_too_deeply_is_refused_over_get_too(raw: httpx.AsyncClient):
+    query = nesting(1_000)["lists in an argument"]
+    errors = assert_refused_request(await raw.get("/graphql", params={"query": query}))
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_DEEP"], errors
+
+
+async def test_brackets_in_strings_and_comments_do_not_nest(api: API):
+    deep = "[" * DEEP
+    query = f'{{ member(externalId: "{deep}") {{ id }} }}\n# {deep}\n'
+    body = await api.result(query, as_=api.admin())
+    assert body["data"] == {"member": None}, body
+
+
 async def test_a_mutation_over_get_is_refused_and_runs_nothing(api: API):
     ana = await api.enroll("ana")
     mutation = (
@@ -323,6 +409,56 @@ async def test_production_keeps_the_query_limits(production: httpx.AsyncClient):
     response = await production.post("/graphql", json=gql_body(nested(MAX_DEPTH + 2)))
     errors = assert_refused_request(response)
     assert any("maximum operation depth" in e["message"] for e in errors), errors
+
+
+QUOTE = "conversionQuote(partnerId: $p, direction: $d, amount: 100) { points }"
+# Each a near miss that graphql-core would answer with "Did you mean ...?", naming the schema.
+NEAR_MISSES = [
+    pytest.param("{ membr { id } }", {}, id="a misspelled field"),
+    pytest.param("{ rewards(frist: 5) { nodes { key } } }", {}, id="a misspelled argument"),
+    pytest.param(
+        "query($p: LeaderboardPeriodd) { tiers { key } }",
+        {},
+        id="a misspelled type in a variable definition",
+    ),
+    pytest.param(
+        f"query($p: ID!, $d: TransferDirection!) {{ {QUOTE} }}",
+        {"p": "UGFydG5lcjpiZWFuZXJ5", "d": "INN"},
+        id="a bad enum value in variables",
+    ),
+    pytest.param(
+        '{ conversionQuote(partnerId: "UGFydG5lcjpiZWFuZXJ5", direction: INN, amount: 100) '
+        "{ points } }",
+        {},
+        id="a bad enum value inline",
+    ),
+    pytest.param(
+        "mutation($i: RecordActionInput!) { recordAction(input: $i) { userErrors { code } } }",
+        {"i": {"externalId": "ana", "actoin": "REVIEW", "idempotencyKey": "k-1"}},
+        id="a misspelled input field in variables",
+    ),
+    pytest.param(
+        'mutation { recordAction(input: { externalId: "ana", actoin: "REVIEW", '
+        'idempotencyKey: "k-1" }) { userErrors { code } } }',
+        {},
+        id="a misspelled input field inline",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), NEAR_MISSES)
+async def test_production_suggests_nothing(
+    production: httpx.AsyncClient, query: str, variables: dict
+):
+    response = await production.post("/graphql", json={"query": query, "variables": variables})
+    errors = assert_refused_request(response)
+    assert not any("did you mean" in e["message"].lower() for e in errors), errors
+
+
+@pytest.mark.parametrize(("query", "variables"), NEAR_MISSES)
+async def test_development_still_suggests(api: API, query: str, variables: dict):
+    errors = assert_refused_request(await api.post(query, variables))
+    assert any("Did you mean" in e["message"] for e in errors), errors
 
 
 async def test_production_still_limits_the_body(production: httpx.AsyncClient):

@@ -14,9 +14,10 @@ from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def coalition(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def coalition(*args: str, data_dir: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
     env["COALITION_DATA_DIR"] = str(data_dir)
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
@@ -73,6 +74,33 @@ def test_token_mints_a_member_jwt(tmp_path: Path):
     claims = jwt.decode(done.stdout.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
     assert claims["sub"] == "ana"
     assert 7100 <= claims["exp"] - claims["iat"] <= 7200
+
+
+def test_token_lasts_as_long_as_the_server_accepts_by_default(tmp_path: Path):
+    done = coalition("token", "ana", data_dir=tmp_path, COALITION_JWT_MAX_LIFETIME_HOURS="12")
+    claims = jwt.decode(done.stdout.strip(), DEV_JWT_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 12 * 3600
+
+
+def test_token_refuses_more_hours_than_the_server_accepts(tmp_path: Path):
+    done = coalition("token", "ana", "--hours", "25", data_dir=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "coalition: --hours 25 is longer than the 24 hours this server accepts "
+        "(COALITION_JWT_MAX_LIFETIME_HOURS)\n"
+    )
+    longer = coalition(
+        "token", "ana", "--hours", "30", data_dir=tmp_path, COALITION_JWT_MAX_LIFETIME_HOURS="48"
+    )
+    assert longer.returncode == 0, longer.stderr
+
+
+def test_token_refuses_hours_that_are_not_more_than_zero(tmp_path: Path):
+    for hours in ("0", "-1", "nan"):
+        done = coalition("token", "ana", "--hours", hours, data_dir=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.startswith("coalition: --hours must be more than 0"), done.stderr
 
 
 def test_schema_prints_what_schema_graphql_holds(tmp_path: Path):

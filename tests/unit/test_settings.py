@@ -56,6 +56,7 @@ def test_an_empty_environment_gives_the_development_defaults():
     assert settings.workers == 1
     assert settings.db_pool_size == 20
     assert settings.max_body_bytes == 1_048_576
+    assert settings.jwt_max_lifetime_hours == 24
 
 
 def test_every_variable_is_read(tmp_path: Path):
@@ -73,6 +74,7 @@ def test_every_variable_is_read(tmp_path: Path):
             "COALITION_WORKERS": "4",
             "COALITION_DB_POOL_SIZE": "7",
             "COALITION_MAX_BODY_BYTES": "2048",
+            "COALITION_JWT_MAX_LIFETIME_HOURS": "72",
         }
     )
     assert settings.data_dir == tmp_path.resolve()
@@ -83,6 +85,7 @@ def test_every_variable_is_read(tmp_path: Path):
     assert (settings.jwt_secret, settings.admin_api_key) == ("s", "k")
     assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)
     assert (settings.db_pool_size, settings.max_body_bytes) == (7, 2048)
+    assert settings.jwt_max_lifetime_hours == 72
     assert settings.tortoise_url == "asyncpg://u:p@db.example:5433/loyalty?maxsize=7&minsize=1"
 
 
@@ -243,10 +246,22 @@ def test_other_counts_must_be_positive_whole_numbers(name: str, value: str):
         Settings.from_env({name: value})
 
 
+@pytest.mark.parametrize("hours", ["0", "-1", "1.5", "8761", "a day"])
+def test_a_token_lifetime_must_be_a_whole_number_of_hours_up_to_a_year(hours: str):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"COALITION_JWT_MAX_LIFETIME_HOURS": hours})
+    assert str(caught.value) == (
+        f"COALITION_JWT_MAX_LIFETIME_HOURS must be a whole number from 1 to 8760, not {hours!r}."
+    )
+
+
 def test_the_edges_of_good_numbers_are_accepted():
     assert Settings.from_env({"PORT": "1"}).port == 1
     assert Settings.from_env({"PORT": "65535"}).port == 65535
     assert Settings.from_env({"COALITION_MAX_BODY_BYTES": "1"}).max_body_bytes == 1
+    for hours in (1, 8760):
+        env = {"COALITION_JWT_MAX_LIFETIME_HOURS": str(hours)}
+        assert Settings.from_env(env).jwt_max_lifetime_hours == hours
 
 
 # -- database URLs ---------------------------------------------------------------------------
