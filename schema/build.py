@@ -23,7 +23,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
-from schema.document_limits import check_nesting
+from schema.document_limits import check_input_literals, check_nesting
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.selection_limits import check_selections
@@ -80,7 +80,7 @@ def _validate(
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
-    refused = check_selections(document)
+    refused = check_selections(document) or check_input_literals(document)
     if refused is not None:
         return [refused]
     return validate(
