@@ -81,23 +81,24 @@ MAX_LIST_ITEMS = 1_000
 class _InputLiterals(Visitor):
     def enter_object_value(self, node: ObjectValueNode, *_: object) -> None:
         if len(node.fields) > MAX_INPUT_FIELDS:
-            raise refuse(
+            _too_big(
+                node,
                 f"An input object in the document has more than {MAX_INPUT_FIELDS} fields; no "
                 "input of this API has that many.",
-                "QUERY_TOO_COMPLEX",
-                node.loc.source if node.loc else None,
-                node.loc.start if node.loc else None,
             )
 
     def enter_list_value(self, node: ListValueNode, *_: object) -> None:
         if len(node.values) > MAX_LIST_ITEMS:
-            raise refuse(
+            _too_big(
+                node,
                 f"A list in the document has more than {MAX_LIST_ITEMS} items; send long "
                 "inputs as variables.",
-                "QUERY_TOO_COMPLEX",
-                node.loc.source if node.loc else None,
-                node.loc.start if node.loc else None,
             )
+
+
+def _too_big(node: ObjectValueNode | ListValueNode, message: str) -> None:
+    source, at = (node.loc.source, node.loc.start) if node.loc else (None, None)
+    raise refuse(message, "QUERY_TOO_COMPLEX", source, at)
 
 
 def check_input_literals(document: DocumentNode) -> GraphQLError | None:

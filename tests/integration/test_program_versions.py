@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from app.settings import DEMO_PROGRAM
-from tests.integration.test_cli import ROOT
+from tests.integration.test_cli import ROOT, coalition
 from tests.integration.test_run_command import _free_port, _wait_ready
 
 REWARDS = "{ rewards(first: 50) { nodes { key pointsCost } } }"
@@ -25,18 +25,6 @@ def environment(data_dir: Path, **extra: str) -> dict[str, str]:
     env["COALITION_DATA_DIR"] = str(data_dir)
     env.update(extra)
     return env
-
-
-def coalition(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
 
 
 def versions(data_dir: Path) -> list[tuple[int, str]]:
@@ -68,19 +56,19 @@ def stop(process: subprocess.Popen[str]) -> str:
 def test_an_applied_program_stays_the_program_through_restarts_and_jobs(tmp_path: Path):
     env = environment(tmp_path)
     # The first start seeds the empty database with the configured (demo) file: version 1.
-    seeded = coalition("jobs", "run", env=env)
+    seeded = coalition("jobs", "run", data_dir=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
     assert len(versions(tmp_path)) == 1
 
     cheaper = tmp_path / "cheaper.toml"
     cheaper.write_text(DEMO_PROGRAM.read_text().replace("points_cost = 500", "points_cost = 450"))
-    applied = coalition("program", "apply", str(cheaper), env=env)
+    applied = coalition("program", "apply", str(cheaper), data_dir=tmp_path)
     assert applied.returncode == 0, applied.stderr
     assert "applied as program version 2" in applied.stdout
     live = versions(tmp_path)
 
     # Neither the jobs nor the server put the demo file back: it is not what was applied.
-    again = coalition("jobs", "run", env=env)
+    again = coalition("jobs", "run", data_dir=tmp_path)
     assert again.returncode == 0, again.stderr
     assert versions(tmp_path) == live
     process, base = serve(env)
@@ -110,7 +98,7 @@ PRODUCTION = {
 
 
 def test_production_refuses_to_start_naming_each_missing_setting(tmp_path: Path):
-    done = coalition("run", env=environment(tmp_path, COALITION_ENV="production"))
+    done = coalition("run", data_dir=tmp_path, COALITION_ENV="production")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[0] == "coalition: Refusing to start in production:"
@@ -131,7 +119,13 @@ def test_production_needs_a_program_file_or_an_applied_version(tmp_path: Path, r
     env = environment(
         tmp_path, **PRODUCTION, COALITION_DATABASE_URL=database, COALITION_REDIS_URL=redis_url
     )
-    refused = coalition("run", env=env)
+    refused = coalition(
+        "run",
+        data_dir=tmp_path,
+        **PRODUCTION,
+        COALITION_DATABASE_URL=database,
+        COALITION_REDIS_URL=redis_url,
+    )
     assert refused.returncode == 2, refused.stdout
     assert refused.stderr.strip() == (
         "coalition: COALITION_PROGRAM must name a program file: the database has no program "
