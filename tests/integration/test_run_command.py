@@ -1,6 +1,6 @@
 """`make run` for real: the `coalition run` process, its embedded Redis, migrations, the demo
-seed, the served API, live events, a clean stop, and `coalition jobs run` processes writing
-to its SQLite file beside it."""
+seed, the served API, live events, a clean stop on SIGTERM or SIGINT, and `coalition jobs run`
+processes writing to its SQLite file beside it."""
 
 from __future__ import annotations
 
@@ -45,14 +45,16 @@ def _free_port() -> int:
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`coalition <command>`, its output going to a file: a pipe would go unread while the test
-    runs, and once full it would stop the process."""
+    """`coalition <command>` in a process group of its own, as from a terminal, its output going
+    to a file: a pipe would go unread while the test runs, and once full it would stop the
+    process."""
     with log.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "app.cli", *command],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -121,15 +123,19 @@ class Server:
     redis_pid: int  # as the embedded redis-server says itself
     children: set[int]  # the redis-server, and the workers if there are several
 
-    def stop(self, stop: signal.Signals) -> str:
-        """Stops `coalition run` with the signal and checks that it stopped cleanly."""
-        self.process.send_signal(stop)
+    def stop(self, stop: signal.Signals, *, to_group: bool = False) -> str:
+        """Stops `coalition run` with the signal, sent to its process group as a terminal
+        does or to it alone, and checks that it stopped cleanly."""
+        if to_group:
+            os.killpg(self.process.pid, stop)
+        else:
+            self.process.send_signal(stop)
         self.process.wait(timeout=30)
-        output = self.log.read_text()
-        assert self.process.returncode == 0, output
         left = {pid for pid in self.children if not _gone(pid, seconds=10)}
         assert left == set(), f"coalition run left {left} running (redis: {self.redis_pid})"
         assert not (self.data_dir / "redis.sock").exists(), "the redis-server's socket is left"
+        output = self.log.read_text()
+        assert self.process.returncode == 0, output
         return output
 
 
@@ -233,6 +239,33 @@ def test_make_run_serves_the_demo_with_live_events(served: tuple[str, Path]) -> 
     assert types == {"points.changed", "purchase.recorded"}
     subscriber.close()
     events.close()
+
+
+def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with _serving(_environment(tmp_path)) as server:
+        output = server.stop(signal.SIGTERM)
+    assert "Application shutdown complete" in output
+
+
+def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    with _serving(_environment(tmp_path)) as server:
+        output = server.stop(signal.SIGINT, to_group=True)
+    assert "Application shutdown complete" in output
+    # Not by the terminal's SIGINT, but by its owner once the app had stopped.
+    log = (tmp_path / "redis.log").read_text()
+    assert "Received SIGTERM" in log, log
+    assert "Received SIGINT" not in log, log
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="several workers need PostgreSQL")
+def test_run_with_several_workers_stops_cleanly_on_sigterm(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = _environment(tmp_path, COALITION_WORKERS="2")
+    env["COALITION_DATABASE_URL"] = _database_of_its_own(postgres_url, f"run_{env['PORT']}")
+    with _serving(env) as server:
+        assert len(server.children) >= 3, "the redis-server and two workers"
+        server.stop(signal.SIGTERM)
 
 
 # -- SQLite: the server and `coalition jobs run` processes writing at once ------------------
