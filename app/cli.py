@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -52,14 +53,20 @@ async def _prepare_database(settings: Settings, seed_demo: bool) -> Prepared:
 
 
 def run(settings: Settings) -> int:
+    """Serves until SIGTERM or SIGINT (Ctrl-C), then stops in order: requests in flight and
+    the app's loops finish, the embedded redis-server stops, and the exit code is 0."""
     import uvicorn
 
-    embedded = None
-    if settings.redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        # The workers inherit the address of the server this process owns.
-        os.environ["COALITION_REDIS_URL"] = embedded.start()
+    # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found:
+    # under the default one the process would die there, before the `finally` that stops the
+    # embedded redis-server. Under this one SIGTERM ends the run as Ctrl-C does. (With several
+    # workers, uvicorn's supervisor handles both signals itself and returns.)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    embedded = EmbeddedRedis(settings.data_dir) if settings.redis_url is None else None
     try:
+        if embedded is not None:
+            # The workers inherit the address of the server this process owns.
+            os.environ["COALITION_REDIS_URL"] = embedded.start()
         try:
             prepared = asyncio.run(_prepare_database(settings, seed_demo=not settings.production))
         except ConfigurationError as error:

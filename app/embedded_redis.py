@@ -57,6 +57,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Out of our process group: a terminal's Ctrl-C reaches only us, and we stop the
+            # server last, once nothing uses it any more.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while not self._answers():
@@ -68,10 +71,16 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """Stops the server this object started, if it did, and waits for it to go."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        # A server that was killed, by us or by anyone, leaves its socket behind.
+        self.socket.unlink(missing_ok=True)
         self.process = None

@@ -7,6 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as run_migrations
@@ -24,11 +25,20 @@ APPS = {
 
 def tortoise_config(url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": url},
+        "connections": {"default": _connection(url)},
         "apps": {label: {**app, "default_connection": "default"} for label, app in APPS.items()},
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    """SQLite through our backend, whose transactions wait for the write lock (see
+    app/sqlite_backend.py); any other database as tortoise reads its URL."""
+    expanded = expand_db_url(url)
+    if expanded["engine"] != "tortoise.backends.sqlite":
+        return url
+    return {**expanded, "engine": "app.sqlite_backend"}
 
 
 async def migrate(url: str) -> None:

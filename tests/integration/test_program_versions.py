@@ -8,14 +8,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from app.settings import DEMO_PROGRAM
-from tests.integration.test_cli import ROOT, coalition
-from tests.integration.test_run_command import _free_port, _wait_ready
+from tests.integration.test_cli import coalition
+from tests.integration.test_run_command import _free_port, _spawn, _wait_ready
 
 REWARDS = "{ rewards(first: 50) { nodes { key pointsCost } } }"
 
@@ -32,25 +31,26 @@ def versions(data_dir: Path) -> list[tuple[int, str]]:
         return list(conn.execute("SELECT id, digest FROM program_version ORDER BY id"))
 
 
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`coalition run`, ready; its output goes to a log file in the data directory."""
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "run"],
-        env={**env, "PORT": str(port), "COALITION_JOBS_EVERY_SECONDS": "0"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
+    env = {**env, "PORT": str(port), "COALITION_JOBS_EVERY_SECONDS": "0"}
+    log = Path(env["COALITION_DATA_DIR"]) / f"run-{port}.log"
+    process = _spawn(["run"], env, log)
     base = f"http://127.0.0.1:{port}"
-    _wait_ready(base, process)
-    return process, base
+    try:
+        _wait_ready(base, process, log)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, base, log
 
 
-def stop(process: subprocess.Popen[str]) -> str:
+def stop(process: subprocess.Popen[bytes], log: Path) -> str:
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    return output
+    process.wait(timeout=30)
+    return log.read_text()
 
 
 def test_an_applied_program_stays_the_program_through_restarts_and_jobs(tmp_path: Path):
@@ -71,12 +71,12 @@ def test_an_applied_program_stays_the_program_through_restarts_and_jobs(tmp_path
     again = coalition("jobs", "run", data_dir=tmp_path)
     assert again.returncode == 0, again.stderr
     assert versions(tmp_path) == live
-    process, base = serve(env)
+    process, base, log = serve(env)
     try:
         rewards = httpx.post(f"{base}/graphql", json={"query": REWARDS}).json()["data"]
         assert {"key": "coffee", "pointsCost": 450} in rewards["rewards"]["nodes"]
     finally:
-        output = stop(process)
+        output = stop(process, log)
     assert versions(tmp_path) == live
     assert "program:  program version 2 is live (applied " in output, output
     notes = [line for line in output.splitlines() if "differs from live version 2" in line]
@@ -84,8 +84,8 @@ def test_an_applied_program_stays_the_program_through_restarts_and_jobs(tmp_path
     assert f"coalition program apply {DEMO_PROGRAM}" in notes[0]
 
     # Started with the applied file itself, there is nothing to say about it.
-    process, _ = serve({**env, "COALITION_PROGRAM": str(cheaper)})
-    output = stop(process)
+    process, _, log = serve({**env, "COALITION_PROGRAM": str(cheaper)})
+    output = stop(process, log)
     assert "differs" not in output, output
     assert versions(tmp_path) == live
 
@@ -133,7 +133,7 @@ def test_production_needs_a_program_file_or_an_applied_version(tmp_path: Path, r
     )
 
     # With a file it serves that program: no demo members, no GraphiQL offered or served.
-    process, base = serve({**env, "COALITION_PROGRAM": str(DEMO_PROGRAM)})
+    process, base, log = serve({**env, "COALITION_PROGRAM": str(DEMO_PROGRAM)})
     try:
         page = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
         assert "graphiql" not in page.text.lower()
@@ -144,11 +144,11 @@ def test_production_needs_a_program_file_or_an_applied_version(tmp_path: Path, r
         ).json()
         assert members["data"]["members"]["nodes"] == []
     finally:
-        output = stop(process)
+        output = stop(process, log)
     assert "GraphiQL" not in output
     assert "program version 1 is live (seeded from" in output
 
     # Once a version is applied, the database alone is enough.
-    process, _ = serve(env)
-    output = stop(process)
+    process, _, log = serve(env)
+    output = stop(process, log)
     assert "program version 1 is live (applied" in output
