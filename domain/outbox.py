@@ -74,6 +74,13 @@ async def write(conn: BaseDBAsyncClient, events: Sequence[Event], now: datetime)
     )
 
 
+async def any_unpublished(conn: BaseDBAsyncClient) -> bool:
+    found = await sql.row(
+        conn, "SELECT 1 AS yes FROM outbox_event WHERE published_at IS NULL LIMIT 1"
+    )
+    return found is not None
+
+
 async def claim_unpublished(conn: BaseDBAsyncClient, limit: int) -> list[StoredEvent]:
     """The oldest unpublished events; on PostgreSQL, rows another worker holds are skipped."""
     lock = " FOR UPDATE SKIP LOCKED" if sql.is_postgres(conn) else ""

@@ -15,7 +15,7 @@ import logging
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from domain import outbox
+from domain import outbox, sql
 from domain.clock import utcnow
 
 log = logging.getLogger("coalition.fanout")
@@ -58,6 +58,10 @@ class Fanout:
         """Publishes every unpublished event; returns how many went out."""
         sent = 0
         while True:
+            # Looked for first, outside a transaction: on SQLite a transaction takes the write
+            # lock as it begins, and an idle poll must not make other processes' writers wait.
+            if not await outbox.any_unpublished(sql.connection()):
+                return sent
             async with in_transaction("default") as conn:
                 events = await outbox.claim_unpublished(conn, BATCH)
                 if not events:
