@@ -25,7 +25,9 @@ class UnreadableResult(Exception):
 
 
 def dump(result: object) -> str:
-    return json.dumps(_plain(result), separators=(",", ":"))
+    # The C encoder walks dicts, lists and tuples itself and asks `_plain` only for the rest:
+    # a result is written on every point-moving mutation, so this is on the hot path.
+    return json.dumps(result, default=_plain, separators=(",", ":"))
 
 
 def load(kind: type[T], stored: str | dict[str, Any]) -> T:
@@ -37,17 +39,15 @@ def load(kind: type[T], stored: str | dict[str, Any]) -> T:
 
 
 def _plain(value: Any) -> Any:
+    """What JSON cannot write itself: a dataclass as its fields, moments and dates in ISO
+    8601, decimals as their exact text."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return vars(value)  # the fields: results and views are plain frozen dataclasses
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    return value
+    raise TypeError(f"a result cannot hold {type(value).__name__}")
 
 
 @functools.cache
