@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -95,15 +95,28 @@ async def start(configured: Program | None) -> versions.InForce:
     file only seeds an empty database; a file that differs from the version in force is left
     for the operator to apply. ConfigurationError when there is neither."""
     await ledger.ensure_system_accounts()
-    try:
+    with _program_required():
         in_force = await versions.in_force(configured)
+    await registry.sync(in_force.program)
+    return in_force
+
+
+async def live_program(configured: Program | None) -> Program:
+    """The program in force, read without writing anything (a preview's); ConfigurationError
+    when the database has none and no file is configured."""
+    with _program_required():
+        return await versions.live(configured)
+
+
+@contextmanager
+def _program_required() -> Iterator[None]:
+    try:
+        yield
     except versions.NoProgram:
         raise ConfigurationError(
             "COALITION_PROGRAM must name a program file: the database has no program version "
             "applied yet"
         ) from None
-    await registry.sync(in_force.program)
-    return in_force
 
 
 def describe(in_force: versions.InForce, settings: Settings) -> tuple[str, str | None]:

@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import jwt
 
 from app import storage
-from app.asgi import configured_program, describe, prepare, read_program, start
+from app.asgi import configured_program, describe, live_program, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
 from domain import versions
@@ -42,12 +44,19 @@ async def _prepare_database(settings: Settings, seed_demo: bool) -> Prepared:
     from app import demo
 
     configured = configured_program(settings)
-    await storage.migrate(settings.tortoise_url)
-    await storage.open_sql(settings.tortoise_url)
-    try:
+    async with _database(settings):
         in_force = await start(configured)
         seeded = await demo.seed(in_force.program) if seed_demo else False
         return Prepared(in_force, seeded)
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[None]:
+    """The database, migrated and open for the block's length."""
+    await storage.migrate(settings.tortoise_url)
+    await storage.open_sql(settings.tortoise_url)
+    try:
+        yield
     finally:
         await storage.close_sql()
 
@@ -135,12 +144,8 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     async def apply() -> int:
-        await storage.migrate(settings.tortoise_url)
-        await storage.open_sql(settings.tortoise_url)
-        try:
+        async with _database(settings):
             applied = await prepare(program)
-        finally:
-            await storage.close_sql()
         return applied.version or 0
 
     version = asyncio.run(apply())
@@ -170,13 +175,9 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> jobs.Report:
         configured = configured_program(settings)
-        await storage.migrate(settings.tortoise_url)
-        await storage.open_sql(settings.tortoise_url)
-        try:
+        async with _database(settings):
             in_force = await start(configured)
-            return await jobs.run_all(in_force.program, at)
-        finally:
-            await storage.close_sql()
+            return await jobs.run_all(in_force.program)
 
     try:
         report = asyncio.run(run())
@@ -197,19 +198,8 @@ def _preview_jobs(settings: Settings, at: datetime) -> int:
 
     async def read() -> jobs.Preview:
         configured = configured_program(settings)
-        await storage.migrate(settings.tortoise_url)
-        await storage.open_sql(settings.tortoise_url)
-        try:
-            try:
-                program = await versions.live(configured)
-            except versions.NoProgram:
-                raise ConfigurationError(
-                    "COALITION_PROGRAM must name a program file: the database has no program "
-                    "version applied yet"
-                ) from None
-            return await jobs.preview(program, at)
-        finally:
-            await storage.close_sql()
+        async with _database(settings):
+            return await jobs.preview(await live_program(configured), at)
 
     try:
         seen = asyncio.run(read())

@@ -274,17 +274,16 @@ async def preview(program: Program, at: datetime) -> Preview:
     if program.birthday_points:
         today = at.astimezone(program.zone).date()
         select, params = _celebrating(_birthdays_celebrated_on(today))
-        members = [int(r["member_id"]) for r in await sql.rows(conn, select, params)]
-        given = {
-            r["reference"]
-            for r in await sql.rows(
-                conn,
-                "SELECT reference FROM action_record WHERE source = ? AND action = ? "
-                "AND reference LIKE ?",
-                ["program", BIRTHDAY, f"{today.year}:%"],
-            )
-        }
-        found.birthdays = sum(1 for m in members if f"{today.year}:{m}" not in given)
+        # Counted in one statement: those celebrating today without this year's bonus (the
+        # reference the bonus job records, "<year>:<member id>").
+        due = await sql.row(
+            conn,
+            f"SELECT COUNT(*) AS n FROM ({select}) m WHERE NOT EXISTS (SELECT 1 FROM "
+            "action_record r WHERE r.source = ? AND r.action = ? "
+            "AND r.reference = ? || CAST(m.member_id AS TEXT))",
+            [*params, "program", BIRTHDAY, f"{today.year}:"],
+        )
+        found.birthdays = int(due["n"]) if due is not None else 0
         found.birthday_points = found.birthdays * program.birthday_points
     return found
 

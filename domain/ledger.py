@@ -247,11 +247,12 @@ async def reverse_debit(
     await sql.execute_many(unit.conn, "UPDATE lot SET remaining = remaining + ? WHERE id = ?", back)
     await _insert_draws(unit, transaction_id, [(lot, -amount) for amount, lot in back])
     restored = _moved(unit, wallet, transaction_id, points, posting, state)
-    past = [
+    drawn = [
         _Expiring(int(d["lot_id"]), int(d["amount"]), sql.to_datetime(d["expires_at"]))
         for d in draws
-        if d["expires_at"] is not None and sql.to_datetime(d["expires_at"]) <= unit.now
+        if d["expires_at"] is not None
     ]
+    past = [lot for lot in drawn if lot.expires_at <= unit.now]
     ended = restored
     if past:
         expired = await _expire(unit, wallet, past)

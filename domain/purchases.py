@@ -266,17 +266,18 @@ async def record(
         await charge_budgets(unit, evaluated)
         return Recorded(member=member, purchase=bought, transaction=transaction)
 
-    for attempt in range(BUDGET_ATTEMPTS):
+    attempts = 0
+    while True:
         try:
             return (await idempotency.run_once(req, program, work, Recorded, now)).result
         except BudgetMoved as moved:
-            if attempt == BUDGET_ATTEMPTS - 1:
+            attempts += 1
+            if attempts == BUDGET_ATTEMPTS:
                 raise DomainError(
                     ErrorCode.LIMIT_EXCEEDED,
                     f"Campaign {moved} is being spent by many purchases at once; try again.",
                     None,
                 ) from None
-    raise AssertionError("unreachable")
 
 
 def accepted_currency(currency: str, program: Program) -> None:

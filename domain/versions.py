@@ -38,7 +38,7 @@ async def apply(program: Program) -> Program:
     its version number set; transactions posted under it will say so."""
     current = await latest()
     if current is None or current.digest != program.digest:
-        current = await ProgramVersion.create(digest=program.digest, source=program.source)
+        current = await _record(program)
     return await _ready(replace(program, version=current.id))
 
 
@@ -50,7 +50,7 @@ async def in_force(configured: Program | None) -> InForce:
     if current is None:
         if configured is None:
             raise NoProgram("the database has no program version yet, and no file was given")
-        current = await ProgramVersion.create(digest=configured.digest, source=configured.source)
+        current = await _record(configured)
         program = await _ready(replace(configured, version=current.id))
         return InForce(
             program, sql.to_datetime(current.applied_at), seeded=True, configured_differs=False
@@ -73,6 +73,10 @@ async def live(configured: Program | None) -> Program:
     if configured is None:
         raise NoProgram("the database has no program version yet, and no file was given")
     return configured
+
+
+async def _record(program: Program) -> ProgramVersion:
+    return await ProgramVersion.create(digest=program.digest, source=program.source)
 
 
 def _program_of(version: ProgramVersion) -> Program:
