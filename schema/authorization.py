@@ -13,12 +13,16 @@ error.
 
 from __future__ import annotations
 
+from enum import Enum
+
+import strawberry
 from graphql import GraphQLError
 
-from domain import views
+from domain import members, views
 from domain.actors import Actor, ActorKind
-from domain.errors import ErrorCode, Forbidden
+from domain.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from partners import links
+from schema import ids
 from schema.context import Context
 
 
@@ -32,6 +36,81 @@ def require(allowed: bool, message: str) -> None:
         raise Forbidden(message)
 
 
+_OPERATOR = frozenset({ActorKind.ADMIN})
+_PARTNERS = frozenset({ActorKind.ADMIN, ActorKind.PARTNER})
+_MEMBERS = frozenset({ActorKind.ADMIN, ActorKind.MEMBER})
+_SIGNED_IN = frozenset({ActorKind.ADMIN, ActorKind.PARTNER, ActorKind.MEMBER})
+
+
+class Operation(Enum):
+    """Every mutation, with who may call it and what anyone else is told. The schema's
+    descriptions say the same, from here."""
+
+    ENROLL_MEMBER = (_SIGNED_IN, "Sign in to enroll: a member enrolls itself.")
+    RECORD_PURCHASE = (_PARTNERS, "Only partners and the operator record purchases.")
+    RECORD_ACTION = (_PARTNERS, "Only partners and the operator record actions.")
+    REFUND_PURCHASE = (_PARTNERS, "Only partners and the operator refund purchases.")
+    REDEEM_REWARD = (_MEMBERS, "Only a member (for itself) or the operator can redeem.")
+    CANCEL_REDEMPTION = (_MEMBERS, "Only the member who redeemed, or the operator, can cancel.")
+    FULFILL_REDEMPTION = (
+        _PARTNERS,
+        "Only the operator or the reward's partner fulfills redemptions.",
+    )
+    ADJUST_POINTS = (_OPERATOR, "Only the operator adjusts points.")
+    CREATE_PARTNER_API_KEY = (_OPERATOR, "Only the operator issues API keys.")
+    REVOKE_PARTNER_API_KEY = (_OPERATOR, "Only the operator revokes API keys.")
+    LINK_PARTNER_ACCOUNT = (_PARTNERS, "Only the partner or the operator links accounts.")
+
+    def __init__(self, callers: frozenset[ActorKind], refusal: str) -> None:
+        self.callers = callers
+        self.refusal = refusal
+
+
+def require_may(ctx: Context, operation: Operation) -> None:
+    """Refuses the caller (a FORBIDDEN userError) unless it may call the operation at all;
+    which member or which object it may touch is decided by the checks below."""
+    require(ctx.actor.kind in operation.callers, operation.refusal)
+
+
+def acting_on(
+    ctx: Context, member_id: strawberry.ID | None, external_id: str | None = None
+) -> members.MemberRef:
+    """The member a mutation is about. A member acts on itself only; the others name one."""
+    actor = ctx.actor
+    if actor.kind is ActorKind.MEMBER:
+        if member_id is not None and (
+            actor.member_id is None
+            or ids.int_key_of(member_id, "Member", "memberId") != actor.member_id
+        ):
+            raise Forbidden("A member can act only on itself.", "memberId")
+        if external_id is not None and external_id != actor.external_id:
+            raise Forbidden("A member can act only on itself.", "externalId")
+        if actor.member_id is None:
+            raise NotFound("Member (enroll first)", "memberId")
+        return members.MemberRef(id=actor.member_id)
+    if member_id is not None:
+        return members.MemberRef(id=ids.int_key_of(member_id, "Member", "memberId"))
+    if external_id is not None:
+        return members.MemberRef(external_id=members.check_external_id(external_id))
+    raise InvalidInput("memberId", "Say which member: give memberId or externalId.")
+
+
+def require_may_enroll(ctx: Context, external_id: str) -> None:
+    """A member's token enrolls the member it names, and no one else."""
+    require_may(ctx, Operation.ENROLL_MEMBER)
+    if is_member(ctx.actor):
+        require(
+            external_id == ctx.actor.external_id,
+            "A member can enroll only itself (externalId must be the token's sub).",
+        )
+
+
+def require_may_cancel(ctx: Context) -> None:
+    require_may(ctx, Operation.CANCEL_REDEMPTION)
+    if is_member(ctx.actor) and ctx.actor.member_id is None:
+        raise Forbidden("You can cancel only your own redemptions.", "redemptionId")
+
+
 def is_member(actor: Actor) -> bool:
     return actor.kind is ActorKind.MEMBER
 
@@ -42,6 +121,13 @@ def is_partner(actor: Actor) -> bool:
 
 def is_admin_or_partner(actor: Actor) -> bool:
     return actor.kind in (ActorKind.ADMIN, ActorKind.PARTNER)
+
+
+def hidden(ctx: Context, what: str) -> None:
+    """Something asked for was not found, or may not be seen: null for the operator when there
+    is none; to anyone else one FORBIDDEN for both, so that no answer tells whether it exists."""
+    if not ctx.actor.is_admin:
+        raise ForbiddenError(f"You may not see this {what} (or there is none).")
 
 
 def may_look_up_members(ctx: Context) -> bool:

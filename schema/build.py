@@ -23,22 +23,16 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError
+from schema.common import DECIMAL_SCALAR, Decimal
 from schema.document_limits import check_input_literals, check_nesting
-from schema.mutation import Mutation
-from schema.query import Query
+from schema.ledger.types import PointTransaction
+from schema.members.types import Member
+from schema.partners.types import Partner
+from schema.program.types import Badge, Tier
+from schema.purchases.types import Purchase
+from schema.rewards.types import Redemption, Reward
+from schema.root import Mutation, Query
 from schema.selection_limits import check_selections
-from schema.types import (
-    DECIMAL_SCALAR,
-    Badge,
-    Decimal,
-    Member,
-    Partner,
-    PointTransaction,
-    Purchase,
-    Redemption,
-    Reward,
-    Tier,
-)
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30

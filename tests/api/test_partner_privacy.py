@@ -226,7 +226,7 @@ async def test_mutation_payloads_show_a_partner_its_own_dealings_only(api: API):
     assert_keeps(relinked, secrets_of(scn, "paper-lantern"))
     voucher, _ = scn.redemptions["book-voucher"]
     fulfilled = await api.mutate(
-        "fulfilRedemption",
+        "fulfillRedemption",
         {"redemptionId": voucher},
         "redemption { id status transaction { reference } }",
         as_=lantern,
@@ -234,7 +234,7 @@ async def test_mutation_payloads_show_a_partner_its_own_dealings_only(api: API):
     assert fulfilled["redemption"]["status"] == "FULFILLED", fulfilled
     coffee, _ = scn.redemptions["coffee"]
     refused = await api.mutate(
-        "fulfilRedemption", {"redemptionId": coffee}, "redemption { id code }", as_=lantern
+        "fulfillRedemption", {"redemptionId": coffee}, "redemption { id code }", as_=lantern
     )
     assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
     assert_keeps(refused, secrets_of(scn, "paper-lantern"))

@@ -106,9 +106,11 @@ async def refused(api: API, reward: str, member_id: str, code: str) -> dict[str,
     return error
 
 
-async def fulfil(api: API, redemption_id: str, as_: dict[str, str] | None) -> dict[str, Any]:
+async def fulfil(
+    api: API, redemption_id: str, as_: dict[str, str] | None, name: str = "fulfillRedemption"
+) -> dict[str, Any]:
     return await api.mutate(
-        "fulfilRedemption",
+        name,
         {"redemptionId": redemption_id},
         f"redemption {{ {REDEMPTION} }}",
         as_=as_,
@@ -266,6 +268,9 @@ async def test_the_rewards_partner_fulfils_a_redemption_and_again_is_harmless(ap
     assert again["redemption"] == done["redemption"]
     again = await fulfil(api, coffee["id"], await api.partner("beanery"))
     assert again["redemption"]["fulfilledAt"] == fulfilled_at
+    # The former spelling still works, for clients built before the rename.
+    old = await fulfil(api, coffee["id"], api.admin(), name="fulfilRedemption")
+    assert old == {"redemption": done["redemption"], "userErrors": []}
     assert await redemption_node(api, coffee["id"]) == done["redemption"]
     # The member sees it too, in its own redemptions.
     mine = await api.gql(

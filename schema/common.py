@@ -1,0 +1,97 @@
+"""What every area of the schema shares: ids on nodes, pages, decimals, userErrors."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Generic, NewType, TypeVar
+
+import strawberry
+
+from domain.errors import DomainError, ErrorCode, InvalidInput
+from schema import ids
+
+MAX_PAGE = 100
+
+Decimal = NewType("Decimal", str)
+
+DECIMAL_SCALAR = strawberry.scalar(
+    name="Decimal",
+    description='A decimal number written as a string, like "12.50"; never a float.',
+    serialize=str,
+    # Any JSON scalar is let through as text, so that a malformed amount becomes a typed
+    # INVALID_INPUT userError naming the field rather than a bare coercion error.
+    parse_value=lambda value: value if isinstance(value, str) else str(value),
+)
+
+# The domain's error codes are the API's, under the name clients see.
+strawberry.enum(ErrorCode, name="UserErrorCode")
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCode
+    field: str | None
+    message: str
+
+
+def plain_decimal(value: object) -> Decimal:
+    """A stored amount as people write it: "12.5", not "12.5000" nor "1.25E+1"."""
+    number = decimal.Decimal(str(value)).normalize()
+    return Decimal(format(number, "f"))
+
+
+def user_error(error: DomainError) -> UserError:
+    return UserError(code=error.code, field=error.field, message=error.message)
+
+
+def page_size(first: int | None, default: int = 20) -> int:
+    size = default if first is None else first
+    if not 1 <= size <= MAX_PAGE:
+        raise InvalidInput("first", f"first must be from 1 to {MAX_PAGE}.")
+    return size
+
+
+@strawberry.interface(description="An object with a global id, fetchable with Query.node.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(items: list[tuple[int, T]], has_next: bool, has_previous: bool) -> Connection[T]:
+    """Builds a page from (cursor position, node) pairs."""
+    edges = [Edge(cursor=ids.cursor(position), node=node) for position, node in items]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

@@ -1,0 +1,80 @@
+"""A member's point movements as clients see them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from domain import views
+from schema import ids
+from schema.authorization import ForbiddenError, may_see_transaction
+from schema.common import Decimal, Node
+from schema.context import Context
+
+
+@strawberry.type
+class PointsBreakdownLine:
+    rule: str = strawberry.field(description='"base", "rule:<key>", "campaign:<key>"...')
+    description: str
+    points: Decimal = strawberry.field(description="Before the total is rounded down, once.")
+
+
+@strawberry.type
+class PointTransaction(Node):
+    kind: str
+    points: int = strawberry.field(description="Signed: debits are negative.")
+    balance_after: int = strawberry.field(description="The spendable balance right after.")
+    description: str | None
+    reference: str | None
+    occurred_at: datetime
+    created_at: datetime
+    view: strawberry.Private[views.TransactionView]
+
+    @strawberry.field(
+        description="How an earning was worked out, rule by rule (empty for other kinds)."
+    )
+    def breakdown(self) -> list[PointsBreakdownLine]:
+        # Built only when asked for, and read leniently: one odd stored line must not hide
+        # the whole history.
+        return [
+            PointsBreakdownLine(
+                rule=str(line.get("rule", "")),
+                description=str(line.get("description", "")),
+                points=Decimal(str(line.get("points", "0"))),
+            )
+            for line in views.breakdown_of(self.view)
+        ]
+
+    @classmethod
+    def seen_by(cls, ctx: Context, view: views.TransactionView | None) -> PointTransaction | None:
+        """A payload's transaction, if the caller may see it as on every other path."""
+        return cls.of(view) if view and may_see_transaction(ctx, view) else None
+
+    @classmethod
+    def of(cls, view: views.TransactionView) -> PointTransaction:
+        return cls(
+            id=strawberry.ID(ids.global_id("PointTransaction", view.id)),
+            kind=view.kind,
+            points=view.points,
+            balance_after=view.balance_after,
+            description=view.description,
+            reference=view.reference,
+            occurred_at=view.occurred_at,
+            created_at=view.created_at,
+            view=view,
+        )
+
+
+async def transaction_of(root: Any, info: Info[Context, None]) -> PointTransaction | None:
+    """The transaction `root.transaction_id` names, loaded only when a client asks for it."""
+    if root.transaction_id is None:
+        return None
+    view = await info.context.loaders.transactions.load(root.transaction_id)
+    if view is None:
+        return None
+    if not may_see_transaction(info.context, view):
+        raise ForbiddenError("You may not see this transaction.")
+    return PointTransaction.of(view)

@@ -1,0 +1,115 @@
+"""Members as clients see them: balance, tier, what expires, and their history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from domain import views
+from gamification.tiers import tier_progress
+from schema import ids
+from schema.authorization import dealings_seen_by, sees_private_details
+from schema.common import Connection, Node, connection, page_size
+from schema.context import Context
+from schema.ledger.types import PointTransaction
+from schema.program.types import Tier
+from schema.rewards.types import Redemption
+
+
+@strawberry.type
+class TierStatus:
+    current: Tier
+    next: Tier | None
+    progress: float = strawberry.field(description="0 to 1, of the way to the next tier.")
+    points_to_next: int | None
+
+
+@strawberry.type
+class ExpiringPoints:
+    amount: int
+    expires_at: datetime
+
+
+@strawberry.type
+class Member(Node):
+    external_id: str
+    display_name: str | None
+    enrolled_at: datetime
+    balance: int = strawberry.field(description="Points spendable now.")
+    pending_points: int = strawberry.field(description="Earned, not yet spendable.")
+    lifetime_points: int
+    points_owed: int = strawberry.field(
+        description="Points a refund took back after they were spent; earnings repay them first."
+    )
+    view: strawberry.Private[views.MemberView]
+
+    @classmethod
+    def of(cls, view: views.MemberView) -> Member:
+        return cls(
+            id=strawberry.ID(ids.global_id("Member", view.id)),
+            external_id=view.external_id,
+            display_name=view.display_name,
+            enrolled_at=view.created_at,
+            balance=view.balance,
+            pending_points=view.pending,
+            lifetime_points=view.lifetime,
+            points_owed=view.debt,
+            view=view,
+        )
+
+    @strawberry.field(description="Seen by the member and the operator only.")
+    def email(self, info: Info[Context, None]) -> str | None:
+        return self.view.email if sees_private_details(info.context, self.view.id) else None
+
+    @strawberry.field(description="Seen by the member and the operator only.")
+    def birthday(self, info: Info[Context, None]) -> date | None:
+        return self.view.birthday if sees_private_details(info.context, self.view.id) else None
+
+    @strawberry.field(description="The code this member gives friends when referring them.")
+    def referral_code(self, info: Info[Context, None]) -> str | None:
+        private = sees_private_details(info.context, self.view.id)
+        return self.view.referral_code if private else None
+
+    @strawberry.field
+    def tier(self, info: Info[Context, None]) -> TierStatus:
+        ctx = info.context
+        standing = tier_progress(self.view.lifetime, ctx.program.tiers)
+        return TierStatus(
+            current=Tier.of(standing.current, ctx.language),
+            next=Tier.of(standing.next, ctx.language) if standing.next else None,
+            progress=standing.progress,
+            points_to_next=standing.points_to_next,
+        )
+
+    @strawberry.field(description="Points that will expire, soonest first.")
+    async def expiring_points(self, info: Info[Context, None]) -> list[ExpiringPoints]:
+        found = await info.context.loaders.expiring.load(self.view.account_id)
+        return [ExpiringPoints(amount=e.points, expires_at=e.expires_at) for e in found]
+
+    @strawberry.field(
+        description="Newest first. A partner sees only its own dealings with the member."
+    )
+    async def transactions(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[PointTransaction]:
+        size = page_size(first)
+        before = ids.parse_cursor(after)
+        views, more = await info.context.loaders.transaction_pages.load(
+            (self.view.account_id, size, before, dealings_seen_by(info.context))
+        )
+        return connection([(v.id, PointTransaction.of(v)) for v in views], more, before is not None)
+
+    @strawberry.field(
+        description="Newest first. A partner sees only redemptions of its own rewards."
+    )
+    async def redemptions(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Redemption]:
+        size = page_size(first)
+        before = ids.parse_cursor(after)
+        views, more = await info.context.loaders.redemption_pages.load(
+            (self.view.id, size, before, dealings_seen_by(info.context))
+        )
+        return connection([(v.id, Redemption.of(v)) for v in views], more, before is not None)

@@ -1,0 +1,37 @@
+"""The one way every mutation runs: do the work, and answer with its payload or its
+userErrors. A domain refusal is a typed userError, never a top-level error."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from strawberry.types import Info
+
+from domain.errors import DomainError
+from schema.common import UserError, user_error
+from schema.context import Context
+from schema.loaders import Loaders
+
+R = TypeVar("R")
+P = TypeVar("P")
+
+
+async def mutate(
+    info: Info[Context, None],
+    payload: Callable[..., P],
+    work: Callable[[Context], Awaitable[R]],
+    answer: Callable[[Context, R], P],
+) -> P:
+    """Runs `work` (which authorises, then calls one domain service). `answer` shapes what it
+    did into the payload, through the visibility rules every other path follows; a refusal is
+    `payload(user_errors=...)`, every other field of it left null."""
+    ctx = info.context
+    try:
+        done = await work(ctx)
+    except DomainError as error:
+        errors: list[UserError] = [user_error(error)]
+        return payload(user_errors=errors)
+    # After a write, loaders start afresh: nothing read before it may be served after it.
+    ctx.loaders = Loaders(ctx.program, ctx.clock)
+    return answer(ctx, done)

@@ -1,0 +1,44 @@
+"""The partners, and what converting with each would give."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from domain import conversion
+from domain.errors import NotFound
+from domain.program import Direction
+from schema import ids
+from schema.context import Context
+from schema.partners.types import ConversionQuote, Partner
+
+
+@strawberry.type
+class PartnerQueries:
+    @strawberry.field
+    def partners(self, info: Info[Context, None]) -> list[Partner]:
+        ctx = info.context
+        return [Partner.of(p, ctx.language) for p in ctx.program.partners.values()]
+
+    @strawberry.field(description="What converting `amount` (in the source currency) would give.")
+    def conversion_quote(
+        self,
+        info: Info[Context, None],
+        partner_id: strawberry.ID,
+        direction: Direction,
+        amount: int,
+    ) -> ConversionQuote:
+        ctx = info.context
+        key = ids.key_of(partner_id, "Partner", "partnerId")
+        partner = ctx.program.partners.get(key)
+        if partner is None:
+            raise NotFound("Partner", "partnerId")
+        offer = conversion.quote(partner, direction, amount, ctx.clock.now())
+        return ConversionQuote(
+            partner=Partner.of(partner, ctx.language),
+            direction=direction,
+            amount=amount,
+            points=offer.points,
+            partner_amount=offer.partner_amount,
+            rate=offer.description,
+        )

@@ -1,0 +1,34 @@
+"""The program's public catalogue: anyone may read it, without credentials."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from schema.context import Context
+from schema.program.types import Badge, Board, Campaign, Tier
+
+
+@strawberry.type
+class ProgramQueries:
+    @strawberry.field
+    def tiers(self, info: Info[Context, None]) -> list[Tier]:
+        ctx = info.context
+        return [Tier.of(tier, ctx.language) for tier in ctx.program.tiers]
+
+    @strawberry.field
+    def badges(self, info: Info[Context, None]) -> list[Badge]:
+        ctx = info.context
+        return [Badge.of(b, ctx.language) for b in ctx.program.badges]
+
+    @strawberry.field(description="The leaderboards the program keeps, and for which periods.")
+    def boards(self, info: Info[Context, None]) -> list[Board]:
+        ctx = info.context
+        return [Board.of(b, ctx.language) for b in ctx.program.leaderboards]
+
+    @strawberry.field(description="Campaigns running now or to come, soonest first.")
+    def campaigns(self, info: Info[Context, None]) -> list[Campaign]:
+        ctx = info.context
+        now = ctx.clock.now()
+        current = sorted((c for c in ctx.program.campaigns if c.ends > now), key=lambda c: c.starts)
+        return [Campaign.of(c, ctx.program, ctx.language) for c in current]

@@ -1,0 +1,106 @@
+"""The program's public catalogue: tiers, badges, leaderboards and campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import program
+from schema import ids
+from schema.common import Decimal, Node
+from schema.partners.types import Partner
+
+strawberry.enum(program.Period, name="LimitPeriod")
+strawberry.enum(program.CampaignKind, name="CampaignKind")
+strawberry.enum(program.BoardPeriod, name="LeaderboardPeriod")
+
+
+@strawberry.type
+class Tier(Node):
+    key: str
+    name: str
+    threshold: int
+    benefits: list[str]
+
+    @classmethod
+    def of(cls, tier: program.Tier, language: str | None) -> Tier:
+        return cls(
+            id=strawberry.ID(ids.global_id("Tier", tier.key)),
+            key=tier.key,
+            name=tier.name.get(language),
+            threshold=tier.threshold,
+            benefits=[b.get(language) for b in tier.benefits],
+        )
+
+
+@strawberry.type
+class Badge(Node):
+    key: str
+    name: str
+    description: str | None
+    metric: str = strawberry.field(description='What counts: "purchases", "actions:REVIEW"...')
+    levels: list[int] = strawberry.field(description="The count each level is reached at.")
+
+    @classmethod
+    def of(cls, badge: program.Badge, language: str | None) -> Badge:
+        return cls(
+            id=strawberry.ID(ids.global_id("Badge", badge.key)),
+            key=badge.key,
+            name=badge.name.get(language),
+            description=badge.description.get(language) if badge.description else None,
+            metric=badge.metric,
+            levels=list(badge.levels),
+        )
+
+
+@strawberry.type
+class Campaign:
+    key: str
+    name: str
+    kind: program.CampaignKind
+    starts_at: datetime
+    ends_at: datetime
+    multiplier: Decimal | None
+    points: int | None
+    tiers: list[Tier] = strawberry.field(description="Only for these tiers; empty for all.")
+    partners: list[Partner] = strawberry.field(description="Only at these partners; empty: all.")
+    categories: list[str]
+    skus: list[str]
+
+    @classmethod
+    def of(
+        cls, campaign: program.Campaign, prog: program.Program, language: str | None
+    ) -> Campaign:
+        return cls(
+            key=campaign.key,
+            name=campaign.name.get(language),
+            kind=campaign.kind,
+            starts_at=campaign.starts,
+            ends_at=campaign.ends,
+            multiplier=Decimal(str(campaign.multiplier)) if campaign.multiplier else None,
+            points=campaign.points,
+            tiers=[Tier.of(t, language) for t in prog.tiers if t.key in campaign.tiers],
+            partners=[
+                Partner.of(p, language) for k, p in prog.partners.items() if k in campaign.partners
+            ],
+            categories=sorted(campaign.selector.categories),
+            skus=sorted(campaign.selector.skus),
+        )
+
+
+@strawberry.type
+class Board:
+    key: str
+    name: str
+    metric: str = strawberry.field(description='What ranks members: "points_earned"...')
+    periods: list[program.BoardPeriod]
+
+    @classmethod
+    def of(cls, board: program.Leaderboard, language: str | None) -> Board:
+        return cls(
+            key=board.key,
+            name=board.name.get(language),
+            metric=board.metric,
+            periods=list(board.periods),
+        )
