@@ -7,6 +7,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from domain.transaction_kind import TransactionKind
 from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
@@ -67,7 +68,7 @@ async def record(
             award.points,
             ledger.ISSUANCE,
             ledger.Posting(
-                kind="EARN",
+                kind=TransactionKind.EARN,
                 source=actor.source,
                 partner=actor.partner_key,
                 reference=reference,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, text, views
 from domain.actors import Actor
 from domain.errors import InvalidInput
@@ -52,7 +53,9 @@ async def adjust(
     async def work(unit: Unit) -> Adjusted:
         found = await members.find(member)
         wallet = ledger.Wallet.of(found)
-        posting = ledger.Posting(kind="ADJUST", source=actor.source, description=reason)
+        posting = ledger.Posting(
+            kind=TransactionKind.ADJUST, source=actor.source, description=reason
+        )
         # A correction changes what the member is considered to have earned, both ways.
         if points > 0:
             movement = await ledger.credit(

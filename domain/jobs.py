@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from domain.transaction_kind import TransactionKind
 from domain import ledger, lifecycle, sql
 from domain.clock import utcnow
 from domain.earning import bonus_line
@@ -156,7 +157,7 @@ async def birthday_bonuses(program: Program, now: datetime, report: Report) -> N
             points,
             ledger.ISSUANCE,
             ledger.Posting(
-                kind="BIRTHDAY",
+                kind=TransactionKind.BIRTHDAY,
                 source="program",
                 reference=reference,
                 description="Happy birthday!",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.transaction_kind import TransactionKind
 from domain import sql
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
@@ -76,7 +77,7 @@ class Wallet:
 class Posting:
     """What a transaction is, apart from its amounts."""
 
-    kind: str
+    kind: TransactionKind
     source: str
     description: str | None = None
     # Whose dealing it is: the partner of the purchase, action or reward; None for the
@@ -386,7 +387,7 @@ async def _repay_debt(
         "balance = balance - ?, debt = debt - ? WHERE id = ?",
         [repay, repay, wallet.account_id],
     )
-    posting = Posting(kind="REPAY", source="program", description=description)
+    posting = Posting(kind=TransactionKind.REPAY, source="program", description=description)
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(
         unit,
@@ -445,7 +446,7 @@ async def _expire(unit: Unit, wallet: Wallet, lots: list[_Expiring]) -> Movement
     )
     if state is None:
         raise LedgerInconsistent(f"wallet {wallet.account_id}: its lots hold more than its balance")
-    posting = Posting(kind="EXPIRE", source="program", description="Points expired")
+    posting = Posting(kind=TransactionKind.EXPIRE, source="program", description="Points expired")
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(
         unit,

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
+from domain.transaction_kind import TransactionKind
 from domain import history, idempotency, ledger, sql, text, views
 from domain.actors import Actor
 from domain.clock import utcnow
@@ -168,7 +169,7 @@ async def enroll(
                 unit.program.signup_points,
                 ledger.ISSUANCE,
                 ledger.Posting(
-                    kind="SIGNUP",
+                    kind=TransactionKind.SIGNUP,
                     source="program",
                     description="Welcome bonus",
                     breakdown=[bonus_line("signup", "Welcome bonus", unit.program.signup_points)],

@@ -9,6 +9,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from domain.transaction_kind import TransactionKind
 from domain import earning, idempotency, ledger, members, referrals, sql, text, views
 from domain.actors import Actor
 from domain.clock import utcnow
@@ -181,7 +182,7 @@ async def record(
                 award.points,
                 ledger.ISSUANCE,
                 ledger.Posting(
-                    kind="EARN",
+                    kind=TransactionKind.EARN,
                     source=actor.source,
                     partner=actor.partner_key,
                     reference=data.order_id,

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
@@ -99,7 +100,7 @@ async def redeem(
             reward.points_cost,
             ledger.REDEMPTION,
             ledger.Posting(
-                kind="REDEEM",
+                kind=TransactionKind.REDEEM,
                 source=actor.source,
                 reference=reward.key,
                 description=f"Redeemed: {reward.name.get()}",
@@ -288,7 +289,7 @@ async def cancel(
             redemption.transaction_id,
             ledger.REDEMPTION,
             ledger.Posting(
-                kind="CANCEL",
+                kind=TransactionKind.CANCEL,
                 source=actor.source,
                 reference=redemption.reward_key,
                 description="Redemption cancelled: points returned",

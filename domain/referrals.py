@@ -7,6 +7,7 @@ member is referred only when it enrols, by someone already enrolled.
 
 from __future__ import annotations
 
+from domain.transaction_kind import TransactionKind
 from domain import earning, ledger, members, sql, views
 from domain.earning import bonus_line
 from domain.unit import Unit
@@ -60,7 +61,7 @@ async def reward_first_purchase(
             referral.referee_points,
             ledger.ISSUANCE,
             ledger.Posting(
-                kind="REFERRAL",
+                kind=TransactionKind.REFERRAL,
                 source="program",
                 reference=f"purchase:{purchase_id}",
                 description="Welcome bonus: a friend referred you",
@@ -81,7 +82,7 @@ async def reward_first_purchase(
             referral.referrer_points,
             ledger.ISSUANCE,
             ledger.Posting(
-                kind="REFERRAL",
+                kind=TransactionKind.REFERRAL,
                 source="program",
                 reference=f"member:{referee.id}",
                 description="Referral bonus: your friend made their first purchase",

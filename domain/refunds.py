@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
+from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, sql, text, views
 from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
@@ -140,7 +141,7 @@ async def refund(
                 None if lot is None else int(lot["id"]),
                 ledger.ISSUANCE,
                 ledger.Posting(
-                    kind="REFUND",
+                    kind=TransactionKind.REFUND,
                     source=actor.source,
                     # The purchase's partner's, whoever refunds it.
                     partner=partner_of(found["source"]),

@@ -15,6 +15,7 @@ import types
 import typing
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -83,6 +84,8 @@ def _read(kind: Any, data: Any) -> Any:
         return date.fromisoformat(data)
     if kind is Decimal:
         return Decimal(data)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(data)
     if kind in (int, str, bool) and isinstance(data, kind):
         return data
     raise TypeError(f"{data!r} is not a {kind}")

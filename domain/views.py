@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain import sql
+from domain.transaction_kind import TransactionKind
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class MemberView:
 class TransactionView:
     id: int
     member_id: int
-    kind: str
+    kind: TransactionKind
     points: int
     balance_after: int
     description: str | None
@@ -166,7 +167,7 @@ def transaction_view(r: dict[str, Any]) -> TransactionView:
     return TransactionView(
         id=int(r["id"]),
         member_id=int(r["member_id"]),
-        kind=r["kind"],
+        kind=TransactionKind(r["kind"]),
         points=int(r["amount"]),
         balance_after=int(r["balance_after"]),
         description=r["description"],

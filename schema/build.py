@@ -28,7 +28,7 @@ from schema.document_limits import check_input_literals, check_nesting
 from schema.ledger.types import PointTransaction
 from schema.members.types import Member
 from schema.partners.types import Partner
-from schema.program.types import Badge, Tier
+from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
 from schema.purchases.types import Purchase
 from schema.rewards.types import Redemption, Reward
 from schema.root import Mutation, Query
@@ -168,7 +168,18 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     return CoalitionSchema(
         query=Query,
         mutation=Mutation,
-        types=[Member, PointTransaction, Redemption, Reward, Tier, Partner, Purchase, Badge],
+        types=[
+            Member,
+            PointTransaction,
+            Redemption,
+            Reward,
+            Tier,
+            Partner,
+            Purchase,
+            Badge,
+            Campaign,
+            LeaderboardDefinition,
+        ],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
         extensions=[
             _Parse,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
+from enum import Enum
 from typing import Generic, NewType, TypeVar
 
 import strawberry
@@ -23,8 +25,46 @@ DECIMAL_SCALAR = strawberry.scalar(
     parse_value=lambda value: value if isinstance(value, str) else str(value),
 )
 
+E = TypeVar("E", bound=Enum)
+
+
+def expose_enum(
+    enum: type[E], *, name: str, description: str, meanings: Mapping[E, str]
+) -> type[E]:
+    """A domain enum as a GraphQL enum, every value described: the domain declares the closed
+    set once, and the schema follows it. A value left undescribed is refused here."""
+    missing = [member.name for member in enum if member not in meanings]
+    if missing:
+        raise ValueError(f"{name}: no description for {', '.join(missing)}")
+    strawberry.enum(enum, name=name, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = meanings[enum(value.value)]
+    return enum
+
+
 # The domain's error codes are the API's, under the name clients see.
-strawberry.enum(ErrorCode, name="UserErrorCode")
+expose_enum(
+    ErrorCode,
+    name="UserErrorCode",
+    description="Why a mutation did nothing: the code of a userError, for clients to switch on.",
+    meanings={
+        ErrorCode.INSUFFICIENT_POINTS: "The member's spendable balance is too small.",
+        ErrorCode.NOT_FOUND: "What the input names does not exist (or not for this caller).",
+        ErrorCode.FORBIDDEN: "The caller may not do this, or not to this member or object.",
+        ErrorCode.INVALID_INPUT: "A field's value is malformed or out of range; see `field`.",
+        ErrorCode.IDEMPOTENCY_KEY_REUSED: "The idempotency key was used before, for a "
+        "different request; nothing was done.",
+        ErrorCode.DUPLICATE: "It was done already (the same order, reference or member).",
+        ErrorCode.LIMIT_EXCEEDED: "A program limit is reached: a daily cap, a cooldown, a "
+        "per-member limit; the message says which.",
+        ErrorCode.OUT_OF_STOCK: "The reward has no units left.",
+        ErrorCode.RATE_LIMITED: "Too many requests from this caller; try again later.",
+        ErrorCode.NOT_ELIGIBLE: "The member does not qualify: a tier, a partner link or a "
+        "rule the program sets.",
+        ErrorCode.INVALID_STATE: "The object is not in a state that allows it (a cancelled "
+        "redemption, a fully refunded purchase).",
+    },
+)
 
 
 @strawberry.type

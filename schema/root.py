@@ -23,7 +23,7 @@ from schema.partners.mutations import PartnerMutations
 from schema.partners.queries import PartnerQueries
 from schema.partners.types import Partner
 from schema.program.queries import ProgramQueries
-from schema.program.types import Badge, Tier
+from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
 from schema.purchases.mutations import PurchaseMutations
 from schema.purchases.types import Purchase
 from schema.rewards.mutations import RewardMutations
@@ -74,6 +74,12 @@ def _programs_own(ctx: Context, type_name: str, key: str) -> Node | None:
     if type_name == "Partner":
         partner = prog.partners.get(key)
         return Partner.of(partner, ctx.language) if partner else None
+    if type_name == "Campaign":
+        campaign = next((c for c in prog.campaigns if c.key == key), None)
+        return Campaign.of(campaign, prog, ctx.language) if campaign else None
+    if type_name == "LeaderboardDefinition":
+        board = next((b for b in prog.leaderboards if b.key == key), None)
+        return LeaderboardDefinition.of(board, ctx.language) if board else None
     return None
 
 

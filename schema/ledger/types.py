@@ -9,10 +9,19 @@ import strawberry
 from strawberry.types import Info
 
 from domain import views
+from domain.transaction_kind import TransactionKind
 from schema import ids
 from schema.authorization import ForbiddenError, may_see_transaction
-from schema.common import Decimal, Node
+from schema.common import Decimal, Node, expose_enum
 from schema.context import Context
+
+
+expose_enum(
+    TransactionKind,
+    name="TransactionKind",
+    description="What a point transaction is: every kind the ledger writes.",
+    meanings={kind: kind.meaning for kind in TransactionKind},
+)
 
 
 @strawberry.type
@@ -24,7 +33,7 @@ class PointsBreakdownLine:
 
 @strawberry.type
 class PointTransaction(Node):
-    kind: str
+    kind: TransactionKind
     points: int = strawberry.field(description="Signed: debits are negative.")
     balance_after: int = strawberry.field(description="The spendable balance right after.")
     description: str | None

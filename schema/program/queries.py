@@ -6,7 +6,11 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.program.types import Badge, Board, Campaign, Tier
+from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
+
+
+def _leaderboards(ctx: Context) -> list[LeaderboardDefinition]:
+    return [LeaderboardDefinition.of(b, ctx.language) for b in ctx.program.leaderboards]
 
 
 @strawberry.type
@@ -22,9 +26,15 @@ class ProgramQueries:
         return [Badge.of(b, ctx.language) for b in ctx.program.badges]
 
     @strawberry.field(description="The leaderboards the program keeps, and for which periods.")
-    def boards(self, info: Info[Context, None]) -> list[Board]:
-        ctx = info.context
-        return [Board.of(b, ctx.language) for b in ctx.program.leaderboards]
+    def leaderboards(self, info: Info[Context, None]) -> list[LeaderboardDefinition]:
+        return _leaderboards(info.context)
+
+    @strawberry.field(
+        description="The former name of leaderboards, which it answers.",
+        deprecation_reason="Use leaderboards: one word for them throughout.",
+    )
+    def boards(self, info: Info[Context, None]) -> list[LeaderboardDefinition]:
+        return _leaderboards(info.context)
 
     @strawberry.field(description="Campaigns running now or to come, soonest first.")
     def campaigns(self, info: Info[Context, None]) -> list[Campaign]:

@@ -55,7 +55,7 @@ class Badge(Node):
 
 
 @strawberry.type
-class Campaign:
+class Campaign(Node):
     key: str
     name: str
     kind: program.CampaignKind
@@ -73,6 +73,7 @@ class Campaign:
         cls, campaign: program.Campaign, prog: program.Program, language: str | None
     ) -> Campaign:
         return cls(
+            id=strawberry.ID(ids.global_id("Campaign", campaign.key)),
             key=campaign.key,
             name=campaign.name.get(language),
             kind=campaign.kind,
@@ -90,15 +91,16 @@ class Campaign:
 
 
 @strawberry.type
-class Board:
+class LeaderboardDefinition(Node):
     key: str
     name: str
     metric: str = strawberry.field(description='What ranks members: "points_earned"...')
     periods: list[program.BoardPeriod]
 
     @classmethod
-    def of(cls, board: program.Leaderboard, language: str | None) -> Board:
+    def of(cls, board: program.Leaderboard, language: str | None) -> LeaderboardDefinition:
         return cls(
+            id=strawberry.ID(ids.global_id("LeaderboardDefinition", board.key)),
             key=board.key,
             name=board.name.get(language),
             metric=board.metric,

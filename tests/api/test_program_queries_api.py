@@ -275,6 +275,22 @@ async def test_campaigns_are_public_and_the_base_program_has_none(api: API):
     assert data["campaigns"][0] == {"key": "running-double", "name": "Double coffee"}
 
 
+async def test_a_campaign_is_a_node_a_client_can_refetch(api: API):
+    await api.use_program(program_text())
+    data = await api.gql("{ campaigns { id key } }")
+    running = data["campaigns"][0]
+    assert running["id"] == ids.global_id("Campaign", "running-double")
+    refetched = await api.gql(
+        f"query($id: ID!) {{ node(id: $id) {{ id ... on Campaign {{ {CAMPAIGN} }} }} }}",
+        {"id": running["id"]},
+        as_=language("ro"),
+    )
+    listed = await api.gql(f"{{ campaigns {{ id {CAMPAIGN} }} }}", as_=language("ro"))
+    assert refetched["node"] == listed["campaigns"][0]
+    unknown = {"id": ids.global_id("Campaign", "nope")}
+    assert await api.gql("query($id: ID!) { node(id: $id) { id } }", unknown) == {"node": None}
+
+
 # -- rewards ----------------------------------------------------------------------------------
 
 
@@ -488,18 +504,32 @@ async def test_an_unknown_purchase_is_null(api: API):
     assert data == {"node": None}
 
 
-async def test_boards_lists_the_leaderboards_of_the_program(api: API):
+async def test_leaderboards_lists_the_leaderboards_of_the_program_and_each_is_a_node(api: API):
     await api.use_program(
         BASE_PROGRAM.read_text()
         + '\n[[leaderboards]]\nkey = "points"\nname = { en = "Top earners", ro = "Top" }\n'
         'metric = "points_earned"\nperiods = ["ALL_TIME", "MONTH"]\n'
     )
-    data = await api.gql("{ boards { key name metric periods } }")
-    assert data["boards"] == [
-        {
-            "key": "points",
-            "name": "Top earners",
-            "metric": "points_earned",
-            "periods": ["ALL_TIME", "MONTH"],
-        }
-    ]
+    data = await api.gql("{ leaderboards { id key name metric periods } }")
+    points = {
+        "id": ids.global_id("LeaderboardDefinition", "points"),
+        "key": "points",
+        "name": "Top earners",
+        "metric": "points_earned",
+        "periods": ["ALL_TIME", "MONTH"],
+    }
+    assert data["leaderboards"] == [points]
+    refetched = await api.gql(
+        "query($id: ID!) { node(id: $id) { id ... on LeaderboardDefinition "
+        "{ key name metric periods } } }",
+        {"id": points["id"]},
+        as_=language("ro"),
+    )
+    assert refetched["node"] == {**points, "name": "Top"}
+    # The former name answers the same, for clients built before the rename.
+    old = await api.gql("{ boards { id key name metric periods } }")
+    assert old["boards"] == [points]
+    unknown = ids.global_id("LeaderboardDefinition", "nope")
+    assert await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": unknown}) == {
+        "node": None
+    }

@@ -58,7 +58,7 @@ query Dashboard {
   partners { id key name currency }
   badges { id key name description metric levels }
   campaigns { key name kind startsAt endsAt multiplier points }
-  boards { key name metric periods }
+  leaderboards { key name metric periods }
 }
 
 fragment MemberHeader on Member { id externalId displayName balance lifetimePoints referralCode }
