@@ -7,11 +7,11 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain.transaction_kind import TransactionKind
 from domain import earning, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import Action, Program
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 

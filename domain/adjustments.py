@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, text, views
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.program import MAX_POINTS, Program
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain.transaction_kind import TransactionKind
 from domain import ledger, lifecycle, sql
 from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit, unit_of_work
 
 log = logging.getLogger("coalition.jobs")

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.transaction_kind import TransactionKind
 from domain import sql
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS, Expiry
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 from domain.views import MemberView, TransactionView
 

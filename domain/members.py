@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain.transaction_kind import TransactionKind
 from domain import history, idempotency, ledger, sql, text, views
 from domain.actors import Actor
 from domain.clock import utcnow
@@ -17,6 +16,7 @@ from domain.earning import bonus_line
 from domain.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from domain.models import Member
 from domain.program import Program
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")

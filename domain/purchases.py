@@ -9,7 +9,6 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain.transaction_kind import TransactionKind
 from domain import earning, idempotency, ledger, members, referrals, sql, text, views
 from domain.actors import Actor
 from domain.clock import utcnow
@@ -17,6 +16,7 @@ from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.models import PurchaseLine
 from domain.money import canonical, parse_amount, parse_currency_code
 from domain.program import CampaignKind, Period, Program
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 MAX_LINES = 500

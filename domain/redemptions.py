@@ -6,12 +6,12 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, sql, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
 from domain.program import Program, Reward
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 ISSUED = "ISSUED"

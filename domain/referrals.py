@@ -7,9 +7,9 @@ member is referred only when it enrols, by someone already enrolled.
 
 from __future__ import annotations
 
-from domain.transaction_kind import TransactionKind
 from domain import earning, ledger, members, sql, views
 from domain.earning import bonus_line
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from domain.transaction_kind import TransactionKind
 from domain import idempotency, ledger, members, sql, text, views
 from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
 from domain.money import canonical, parse_amount
 from domain.program import Program
+from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 
 

@@ -15,7 +15,6 @@ from schema.authorization import ForbiddenError, may_see_transaction
 from schema.common import Decimal, Node, expose_enum
 from schema.context import Context
 
-
 expose_enum(
     TransactionKind,
     name="TransactionKind",
