@@ -23,6 +23,7 @@ from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from gamification.fanout import Fanout
 from partners import registry
+from partners.api_keys import KeyRing
 from schema.auth import Credentials
 from schema.build import build_schema
 from schema.http import GraphQLView
@@ -252,6 +253,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ),
         program=lambda: state["runtime"].program,
         clock=lambda: state["runtime"].clock,
+        keys=KeyRing(lambda: state["runtime"].redis, settings.redis_prefix),
         graphiql=not settings.production,
     )
     app = Starlette(

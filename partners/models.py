@@ -31,6 +31,8 @@ class PartnerApiKey(Model):
     prefix = fields.CharField(max_length=16)
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
+    # Written when a worker verifies the key afresh, so to within KeyRing.CACHE_SECONDS.
+    last_used_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "partner_api_key"

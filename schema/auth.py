@@ -6,6 +6,7 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -39,7 +40,9 @@ class Caller:
     member: views.MemberView | None = None
 
 
-async def identify(headers: Mapping[str, str], credentials: Credentials) -> Caller:
+async def identify(
+    headers: Mapping[str, str], credentials: Credentials, keys: api_keys.KeyRing, now: datetime
+) -> Caller:
     api_key = headers.get("x-api-key")
     authorization = headers.get("authorization")
     if api_key and authorization:
@@ -47,7 +50,7 @@ async def identify(headers: Mapping[str, str], credentials: Credentials) -> Call
     if api_key:
         if hmac.compare_digest(api_key.encode(), credentials.admin_api_key.encode()):
             return Caller(ADMIN)
-        partner = await api_keys.authenticate(api_key)
+        partner = await keys.authenticate(api_key, now=now)
         if partner is None:
             raise Unauthenticated("This API key is not valid.")
         return Caller(

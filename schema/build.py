@@ -27,7 +27,7 @@ from schema.common import DECIMAL_SCALAR, Decimal
 from schema.document_limits import check_input_literals, check_nesting
 from schema.ledger.types import PointTransaction
 from schema.members.types import Member
-from schema.partners.types import Partner
+from schema.partners.types import Partner, PartnerApiKey
 from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
 from schema.purchases.types import Purchase
 from schema.rewards.types import Redemption, Reward
@@ -179,6 +179,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
             Badge,
             Campaign,
             LeaderboardDefinition,
+            PartnerApiKey,
         ],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={Decimal: DECIMAL_SCALAR}),
         extensions=[

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from domain.actors import Actor
 from domain.clock import Clock
 from domain.program import Program
+from partners.api_keys import KeyRing
 from schema.loaders import Loaders
 
 
@@ -23,6 +24,8 @@ class Context:
     language: str | None
     loaders: Loaders
     clock: Clock
+    # Partner keys this worker verified; revoking one reaches every worker through it.
+    keys: KeyRing
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ from strawberry.schema import BaseSchema
 
 from domain.clock import Clock
 from domain.program import Program
+from partners.api_keys import KeyRing
 from schema.auth import Credentials, Unauthenticated, identify
 from schema.context import Context, preferred_language
 from schema.loaders import Loaders
@@ -37,22 +38,24 @@ class GraphQLView(GraphQL[Context, None]):
         credentials: Credentials,
         program: Callable[[], Program],
         clock: Callable[[], Clock],
+        keys: KeyRing,
         graphiql: bool,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.credentials = credentials
         self.program = program
         self.clock = clock
+        self.keys = keys
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        clock = self.clock()
         try:
-            caller = await identify(request.headers, self.credentials)
+            caller = await identify(request.headers, self.credentials, self.keys, clock.now())
         except Unauthenticated as error:
             raise HTTPException(401, str(error)) from None
         program = self.program()
-        clock = self.clock()
         loaders = Loaders(program, clock)
         if caller.member is not None:
             loaders.members.prime(caller.member.id, caller.member)
@@ -64,6 +67,7 @@ class GraphQLView(GraphQL[Context, None]):
             language=preferred_language(request.headers.get("accept-language"), program),
             loaders=loaders,
             clock=clock,
+            keys=self.keys,
         )
 
     def parse_json(self, data: str | bytes) -> Any:

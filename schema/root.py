@@ -6,6 +6,7 @@ import strawberry
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from partners import api_keys
 from schema import ids
 from schema.authorization import (
     hidden,
@@ -21,7 +22,7 @@ from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries, visible_member
 from schema.partners.mutations import PartnerMutations
 from schema.partners.queries import PartnerQueries
-from schema.partners.types import Partner
+from schema.partners.types import Partner, PartnerApiKey
 from schema.program.queries import ProgramQueries
 from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
 from schema.purchases.mutations import PurchaseMutations
@@ -83,6 +84,16 @@ def _programs_own(ctx: Context, type_name: str, key: str) -> Node | None:
     return None
 
 
+async def _api_key(ctx: Context, number: int) -> Node | None:
+    """The operator's only: anyone else is told the same whether the key exists or not."""
+    hidden(ctx, "API key")
+    key = await api_keys.found(number)
+    partner = ctx.program.partners.get(key.partner_key) if key else None
+    if key is None or partner is None:
+        return None
+    return PartnerApiKey.of(key, Partner.of(partner, ctx.language))
+
+
 async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     parsed = ids.parse_global_id(global_id)
     if parsed is None:
@@ -91,6 +102,9 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
     if type_name in _MEMBERS_OWN:
         number = ids.number(key)
         return None if number is None else await _members_own(ctx, type_name, number)
+    if type_name == "PartnerApiKey":
+        number = ids.number(key)
+        return None if number is None else await _api_key(ctx, number)
     return _programs_own(ctx, type_name, key)
 
 

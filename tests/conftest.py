@@ -21,7 +21,6 @@ from app.asgi import Runtime, create_app, prepare, read_program
 from app.embedded_redis import EmbeddedRedis
 from app.settings import Settings, tortoise_url
 from domain import sql
-from partners import api_keys
 from tests.helpers import API, BASE_PROGRAM, Stores
 
 BACKENDS = [
@@ -134,7 +133,6 @@ async def _empty(stores: Stores) -> None:
         quoted = ", ".join(f'"{t}"' for t in tables)
         await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
     await stores.redis.flushdb()
-    api_keys.forget_cached()
 
 
 @pytest.fixture

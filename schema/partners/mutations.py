@@ -13,7 +13,7 @@ from schema.common import UserError
 from schema.context import Context
 from schema.members.types import Member
 from schema.mutating import mutate
-from schema.partners.types import Partner
+from schema.partners.types import Partner, PartnerApiKey
 
 
 @strawberry.input
@@ -27,6 +27,22 @@ class CreatePartnerApiKeyPayload:
         default=None, description="Shown this once; only a digest is kept."
     )
     partner: Partner | None = None
+    partner_api_key: PartnerApiKey | None = strawberry.field(
+        default=None, description="The new key as listed, with the id that revokes it."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RevokePartnerApiKeyInput:
+    id: strawberry.ID = strawberry.field(description="The PartnerApiKey to revoke.")
+
+
+@strawberry.type
+class RevokePartnerApiKeyPayload:
+    partner_api_key: PartnerApiKey | None = strawberry.field(
+        default=None, description="The key, with when it was revoked."
+    )
     user_errors: list[UserError]
 
 
@@ -52,24 +68,47 @@ class PartnerMutations:
     async def create_partner_api_key(
         self, info: Info[Context, None], input: CreatePartnerApiKeyInput
     ) -> CreatePartnerApiKeyPayload:
-        async def work(ctx: Context) -> tuple[str, str]:
+        async def work(ctx: Context) -> tuple[str, api_keys.ApiKeyView]:
             require_may(ctx, Operation.CREATE_PARTNER_API_KEY)
             key = ids.key_of(input.partner_id, "Partner", "partnerId")
             if key not in ctx.program.partners:
                 raise NotFound("Partner", "partnerId")
-            raw, identity = await api_keys.issue(key)
-            return raw, identity.partner_key
+            return await api_keys.issue(key, now=ctx.clock.now())
 
-        return await mutate(
-            info,
-            CreatePartnerApiKeyPayload,
-            work,
-            lambda ctx, done: CreatePartnerApiKeyPayload(
-                api_key=done[0],
-                partner=Partner.of(ctx.program.partners[done[1]], ctx.language),
+        def answer(
+            ctx: Context, done: tuple[str, api_keys.ApiKeyView]
+        ) -> CreatePartnerApiKeyPayload:
+            raw, issued = done
+            partner = Partner.of(ctx.program.partners[issued.partner_key], ctx.language)
+            return CreatePartnerApiKeyPayload(
+                api_key=raw,
+                partner=partner,
+                partner_api_key=PartnerApiKey.of(issued, partner),
                 user_errors=[],
-            ),
-        )
+            )
+
+        return await mutate(info, CreatePartnerApiKeyPayload, work, answer)
+
+    @strawberry.mutation(
+        description="The operator revokes a partner's API key: it gets 401 from the next "
+        "request on, in every worker. Revoking it again changes nothing."
+    )
+    async def revoke_partner_api_key(
+        self, info: Info[Context, None], input: RevokePartnerApiKeyInput
+    ) -> RevokePartnerApiKeyPayload:
+        async def work(ctx: Context) -> api_keys.ApiKeyView:
+            require_may(ctx, Operation.REVOKE_PARTNER_API_KEY)
+            key_id = ids.int_key_of(input.id, "PartnerApiKey", "id")
+            return await ctx.keys.revoke(key_id, now=ctx.clock.now())
+
+        def answer(ctx: Context, done: api_keys.ApiKeyView) -> RevokePartnerApiKeyPayload:
+            partner = ctx.program.partners.get(done.partner_key)
+            if partner is None:  # a partner the program no longer has
+                return RevokePartnerApiKeyPayload(user_errors=[])
+            shown = PartnerApiKey.of(done, Partner.of(partner, ctx.language))
+            return RevokePartnerApiKeyPayload(partner_api_key=shown, user_errors=[])
+
+        return await mutate(info, RevokePartnerApiKeyPayload, work, answer)
 
     @strawberry.mutation(
         description="A partner vouches that partnerMemberId is this member at its end."

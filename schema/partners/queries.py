@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from domain import conversion
 from domain.errors import NotFound
 from domain.program import Direction
+from partners import api_keys
 from schema import ids
+from schema.authorization import ForbiddenError
 from schema.context import Context
-from schema.partners.types import ConversionQuote, Partner
+from schema.partners.types import ConversionQuote, Partner, PartnerApiKey
 
 
 @strawberry.type
@@ -42,3 +46,22 @@ class PartnerQueries:
             partner_amount=offer.partner_amount,
             rate=offer.description,
         )
+
+    @strawberry.field(
+        description="The partner's API keys, newest first, revoked ones included (the "
+        "operator only). Rotating a key is createPartnerApiKey, then revokePartnerApiKey."
+    )
+    async def partner_api_keys(
+        self,
+        info: Info[Context, None],
+        partner_id: Annotated[strawberry.ID, strawberry.argument(description="A Partner id.")],
+    ) -> list[PartnerApiKey]:
+        ctx = info.context
+        if not ctx.actor.is_admin:
+            raise ForbiddenError("Only the operator may list API keys.")
+        key = ids.key_of(partner_id, "Partner", "partnerId")
+        partner = ctx.program.partners.get(key)
+        if partner is None:
+            raise NotFound("Partner", "partnerId")
+        shown = Partner.of(partner, ctx.language)
+        return [PartnerApiKey.of(k, shown) for k in await api_keys.listed(key)]

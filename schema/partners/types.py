@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from domain import program
+from partners.api_keys import ApiKeyView
 from schema import ids
 from schema.common import Node
 
@@ -38,3 +41,32 @@ class ConversionQuote:
         "stays where it was."
     )
     rate: str
+
+
+@strawberry.type(
+    description="A partner's API key as the operator sees it: never the key itself, which is "
+    "shown once, when it is created."
+)
+class PartnerApiKey(Node):
+    prefix: str = strawberry.field(
+        description="The key's first characters, to tell keys apart (cpk_ and six more)."
+    )
+    created_at: datetime = strawberry.field(description="When the key was issued.")
+    last_used_at: datetime | None = strawberry.field(
+        description="When a request last used it, to within 30 seconds; null if never."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked, after which it gets 401; null while it works."
+    )
+    partner: Partner = strawberry.field(description="Whose key it is.")
+
+    @classmethod
+    def of(cls, key: ApiKeyView, partner: Partner) -> PartnerApiKey:
+        return cls(
+            id=strawberry.ID(ids.global_id("PartnerApiKey", key.id)),
+            prefix=key.prefix,
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+            partner=partner,
+        )

@@ -157,6 +157,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0003_purchase_discount"),
         ("domain", "0004_transaction_partner"),
         ("partners", "0001_initial"),
+        ("partners", "0002_api_key_last_used"),
     ]
 
 
