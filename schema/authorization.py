@@ -42,33 +42,95 @@ _MEMBERS = frozenset({ActorKind.ADMIN, ActorKind.MEMBER})
 _SIGNED_IN = frozenset({ActorKind.ADMIN, ActorKind.PARTNER, ActorKind.MEMBER})
 
 
-class Operation(Enum):
-    """Every mutation, with who may call it and what anyone else is told. The schema's
-    descriptions say the same, from here."""
+_MEMBER_ERRORS = (ErrorCode.FORBIDDEN, ErrorCode.INVALID_INPUT, ErrorCode.NOT_FOUND)
+_KEYED = (ErrorCode.IDEMPOTENCY_KEY_REUSED,)
 
-    ENROLL_MEMBER = (_SIGNED_IN, "Sign in to enroll: a member enrolls itself.")
-    RECORD_PURCHASE = (_PARTNERS, "Only partners and the operator record purchases.")
-    RECORD_ACTION = (_PARTNERS, "Only partners and the operator record actions.")
-    REFUND_PURCHASE = (_PARTNERS, "Only partners and the operator refund purchases.")
-    REDEEM_REWARD = (_MEMBERS, "Only a member (for itself) or the operator can redeem.")
-    CANCEL_REDEMPTION = (_MEMBERS, "Only the member who redeemed, or the operator, can cancel.")
+
+class Operation(Enum):
+    """Every mutation: who may call it, what anyone else is told, and every userError code it
+    can return. The schema's descriptions say the same, from here."""
+
+    ENROLL_MEMBER = (
+        _SIGNED_IN,
+        "Sign in to enroll: a member enrolls itself.",
+        (*_MEMBER_ERRORS, ErrorCode.DUPLICATE, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
+    RECORD_PURCHASE = (
+        _PARTNERS,
+        "Only partners and the operator record purchases.",
+        (*_MEMBER_ERRORS, ErrorCode.DUPLICATE, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
+    RECORD_ACTION = (
+        _PARTNERS,
+        "Only partners and the operator record actions.",
+        (*_MEMBER_ERRORS, ErrorCode.DUPLICATE, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
+    REFUND_PURCHASE = (
+        _PARTNERS,
+        "Only partners and the operator refund purchases.",
+        (*_MEMBER_ERRORS, ErrorCode.INVALID_STATE, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
+    REDEEM_REWARD = (
+        _MEMBERS,
+        "Only a member (for itself) or the operator can redeem.",
+        (
+            *_MEMBER_ERRORS,
+            ErrorCode.INSUFFICIENT_POINTS,
+            ErrorCode.OUT_OF_STOCK,
+            ErrorCode.LIMIT_EXCEEDED,
+            ErrorCode.NOT_ELIGIBLE,
+            *_KEYED,
+        ),
+    )
+    CANCEL_REDEMPTION = (
+        _MEMBERS,
+        "Only the member who redeemed, or the operator, can cancel.",
+        (*_MEMBER_ERRORS, ErrorCode.INVALID_STATE, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
     FULFILL_REDEMPTION = (
         _PARTNERS,
         "Only the operator or the reward's partner fulfills redemptions.",
+        (*_MEMBER_ERRORS, ErrorCode.INVALID_STATE),
     )
-    ADJUST_POINTS = (_OPERATOR, "Only the operator adjusts points.")
-    CREATE_PARTNER_API_KEY = (_OPERATOR, "Only the operator issues API keys.")
-    REVOKE_PARTNER_API_KEY = (_OPERATOR, "Only the operator revokes API keys.")
-    LINK_PARTNER_ACCOUNT = (_PARTNERS, "Only the partner or the operator links accounts.")
+    ADJUST_POINTS = (
+        _OPERATOR,
+        "Only the operator adjusts points.",
+        (*_MEMBER_ERRORS, ErrorCode.INSUFFICIENT_POINTS, ErrorCode.LIMIT_EXCEEDED, *_KEYED),
+    )
+    CREATE_PARTNER_API_KEY = (_OPERATOR, "Only the operator issues API keys.", _MEMBER_ERRORS)
+    REVOKE_PARTNER_API_KEY = (_OPERATOR, "Only the operator revokes API keys.", _MEMBER_ERRORS)
+    LINK_PARTNER_ACCOUNT = (
+        _PARTNERS,
+        "Only the partner or the operator links accounts.",
+        (*_MEMBER_ERRORS, ErrorCode.DUPLICATE),
+    )
 
-    def __init__(self, callers: frozenset[ActorKind], refusal: str) -> None:
+    def __init__(
+        self, callers: frozenset[ActorKind], refusal: str, errors: tuple[ErrorCode, ...]
+    ) -> None:
         self.callers = callers
         self.refusal = refusal
+        self.errors = errors
+
+    def describe(self, what: str) -> str:
+        """A mutation's description: what it does, who may call it, what it can refuse."""
+        who = ", ".join(_CALLER_NAMES[kind] for kind in ActorKind if kind in self.callers)
+        codes = ", ".join(code.value for code in self.errors)
+        return f"{what}\n\nCallers: {who}.\n\nuserErrors codes: {codes}."
+
+
+_CALLER_NAMES = {
+    ActorKind.ANONYMOUS: "anyone",
+    ActorKind.MEMBER: "a member (for itself)",
+    ActorKind.PARTNER: "a partner (its API key)",
+    ActorKind.ADMIN: "the operator (admin key)",
+}
 
 
 def require_may(ctx: Context, operation: Operation) -> None:
     """Refuses the caller (a FORBIDDEN userError) unless it may call the operation at all;
-    which member or which object it may touch is decided by the checks below."""
+    which member or which object it may touch is decided by the checks below. Every mutation
+    passes here first (schema.mutating)."""
     require(ctx.actor.kind in operation.callers, operation.refusal)
 
 
@@ -97,7 +159,6 @@ def acting_on(
 
 def require_may_enroll(ctx: Context, external_id: str) -> None:
     """A member's token enrolls the member it names, and no one else."""
-    require_may(ctx, Operation.ENROLL_MEMBER)
     if is_member(ctx.actor):
         require(
             external_id == ctx.actor.external_id,
@@ -106,7 +167,7 @@ def require_may_enroll(ctx: Context, external_id: str) -> None:
 
 
 def require_may_cancel(ctx: Context) -> None:
-    require_may(ctx, Operation.CANCEL_REDEMPTION)
+    """A member cancels only its own redemptions (which it cannot have before it enrolls)."""
     if is_member(ctx.actor) and ctx.actor.member_id is None:
         raise Forbidden("You can cancel only your own redemptions.", "redemptionId")
 

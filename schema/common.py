@@ -67,11 +67,36 @@ expose_enum(
 )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Why a mutation did nothing. A mutation either does all it was "
+    "asked or nothing, and says why in its payload's userErrors."
+)
 class UserError:
-    code: ErrorCode
-    field: str | None
-    message: str
+    code: ErrorCode = strawberry.field(description="What went wrong, for clients to switch on.")
+    field: str | None = strawberry.field(
+        description='The input field at fault, in camelCase as sent ("amount", '
+        '"lines"); null when no one field is.'
+    )
+    message: str = strawberry.field(
+        description="What went wrong in words a developer (or, for most codes, a member) can "
+        "read; not for switching on, as the wording may change."
+    )
+
+
+# What the same field means on every input and payload, said once.
+USER_ERRORS = "Why nothing was done; empty when the mutation succeeded."
+MEMBER_ID = (
+    "The member's global id. Give it or externalId; a member's token may leave both out, "
+    "as a member acts only on itself."
+)
+EXTERNAL_ID = "Instead of memberId: the member's externalId (1 to 128 characters, no spaces)."
+IDEMPOTENCY_KEY = (
+    "1 to 255 printable ASCII characters, unique per caller: sending the same request "
+    "with it again does nothing more and answers as the first call did; a different request "
+    "with it is refused (IDEMPOTENCY_KEY_REUSED)."
+)
+AFTER_CHANGE = "The member as it stands after the change; null when nothing was done."
+WRITTEN = "The ledger transaction written; null when nothing was, or the caller may not see it."
 
 
 def plain_decimal(value: object) -> Decimal:
@@ -84,6 +109,10 @@ def user_error(error: DomainError) -> UserError:
     return UserError(code=error.code, field=error.field, message=error.message)
 
 
+FIRST = "How many items to return: from 1 to 100 (20 when left out)."
+AFTER = "A cursor (an edge's cursor, or pageInfo.endCursor): start after that item."
+
+
 def page_size(first: int | None, default: int = 20) -> int:
     size = default if first is None else first
     if not 1 <= size <= MAX_PAGE:
@@ -93,32 +122,48 @@ def page_size(first: int | None, default: int = 20) -> int:
 
 @strawberry.interface(description="An object with a global id, fetchable with Query.node.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The object's global id: opaque, stable, and enough for Query.node to "
+        "fetch it again."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Where a page stands in the whole list (Relay's cursor pages).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="Whether more items follow: ask again with after = endCursor."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Whether this page was asked for with a cursor (items came before it)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item, to pass as after for the next page; "
+        "null on an empty page."
+    )
 
 
 T = TypeVar("T")
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with the cursor that continues after it.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description="Opaque: pass it as after to get the items that follow this one."
+    )
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A page of a list, in the order its field states; first is from 1 to 100."
+)
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, with their cursors.")
+    page_info: PageInfo = strawberry.field(description="Whether there is more, and where.")
 
-    @strawberry.field
+    @strawberry.field(description="The page's items without their cursors, as edges has them.")
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
 

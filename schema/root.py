@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.tools import merge_types
 from strawberry.types import Info
@@ -111,7 +113,11 @@ async def resolve_node(ctx: Context, global_id: str) -> Node | None:
 @strawberry.type
 class NodeQueries:
     @strawberry.field(description="Any object by its global id; null if unknown.")
-    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
+    ) -> Node | None:
         return await resolve_node(info.context, id)
 
 
@@ -119,7 +125,15 @@ Query = merge_types(
     "Query",
     (NodeQueries, MemberQueries, ProgramQueries, RewardQueries, PartnerQueries),
 )
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be read. The program's catalogue is public; members, their history and API "
+    "keys need credentials (X-API-Key or a member's bearer token)."
+)
 Mutation = merge_types(
     "Mutation",
     (MemberMutations, PurchaseMutations, RewardMutations, PartnerMutations),
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be done. Every mutation does all it is asked or nothing, and says why in its "
+    "payload's userErrors; those that take an idempotencyKey answer a repeat as the first call."
 )

@@ -8,6 +8,7 @@ run to one database for quick local work; CI runs both.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -153,6 +154,30 @@ TEST_ENV = {
 @pytest.fixture
 def settings() -> Settings:
     return Settings.from_env(TEST_ENV)
+
+
+class _Undeclared(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "does not list" in record.getMessage():
+            self.seen.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def mutations_return_only_the_codes_they_describe() -> Iterator[None]:
+    """Every userError code a mutation returns, anywhere in the suite, must be one its
+    description lists (schema.authorization.Operation)."""
+    handler = _Undeclared()
+    logger = logging.getLogger("coalition.graphql")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.seen, handler.seen
 
 
 @pytest.fixture

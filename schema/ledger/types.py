@@ -23,22 +23,43 @@ expose_enum(
 )
 
 
-@strawberry.type
+@strawberry.type(description="One step of how an earning was worked out.")
 class PointsBreakdownLine:
-    rule: str = strawberry.field(description='"base", "rule:<key>", "campaign:<key>"...')
-    description: str
-    points: Decimal = strawberry.field(description="Before the total is rounded down, once.")
+    rule: str = strawberry.field(
+        description='Which part of the program gave it: "base", "rule:<key>", '
+        '"campaign:<key>", "tier:<key>"...'
+    )
+    description: str = strawberry.field(description="The step in words, for the member.")
+    points: Decimal = strawberry.field(
+        description="Points from this step, exact (a decimal string, not money): the lines "
+        "add up before the total is rounded down, once."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="One movement of a member's points. For every member, balance + pendingPoints "
+    "equals the sum of its transactions' points."
+)
 class PointTransaction(Node):
-    kind: TransactionKind
-    points: int = strawberry.field(description="Signed: debits are negative.")
-    balance_after: int = strawberry.field(description="The spendable balance right after.")
-    description: str | None
-    reference: str | None
-    occurred_at: datetime
-    created_at: datetime
+    kind: TransactionKind = strawberry.field(description="What the transaction is.")
+    points: int = strawberry.field(
+        description="Whole points, signed: credits are positive, debits negative."
+    )
+    balance_after: int = strawberry.field(
+        description="The member's spendable balance right after this transaction."
+    )
+    description: str | None = strawberry.field(
+        description="What it was, in words for the member; for an adjustment, the operator's "
+        "reason."
+    )
+    reference: str | None = strawberry.field(
+        description="The business reference it belongs to: an order id, an action's "
+        "reference, a redemption code."
+    )
+    occurred_at: datetime = strawberry.field(
+        description="When what it records happened (a purchase's occurredAt, say)."
+    )
+    created_at: datetime = strawberry.field(description="When the ledger recorded it.")
     view: strawberry.Private[views.TransactionView]
 
     @strawberry.field(

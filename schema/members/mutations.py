@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -13,48 +14,73 @@ from schema.authorization import (
     Operation,
     acting_on,
     is_member,
-    require_may,
     require_may_enroll,
 )
-from schema.common import UserError
+from schema.common import (
+    AFTER_CHANGE,
+    EXTERNAL_ID,
+    IDEMPOTENCY_KEY,
+    MEMBER_ID,
+    USER_ERRORS,
+    WRITTEN,
+    UserError,
+)
 from schema.context import Context
 from schema.ledger.types import PointTransaction
 from schema.members.types import Member
 from schema.mutating import mutate
 
 
-@strawberry.input
+@strawberry.input(description="Who is enrolling.")
 class EnrollMemberInput:
-    external_id: str
-    display_name: str | None = None
-    email: str | None = None
-    birthday: date | None = None
+    external_id: str = strawberry.field(
+        description="The member's id in the operator's systems (1 to 128 characters, no "
+        "spaces); for a member enrolling itself, its token's sub."
+    )
+    display_name: str | None = strawberry.field(
+        default=None, description="The name the member goes by (up to 200 characters)."
+    )
+    email: str | None = strawberry.field(
+        default=None, description="Seen only by the member and the operator."
+    )
+    birthday: date | None = strawberry.field(
+        default=None, description="For the birthday bonus; seen only by the member and operator."
+    )
     referral_code: str | None = strawberry.field(
         default=None, description="The referral code of the member who invited this one."
     )
-    idempotency_key: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=IDEMPOTENCY_KEY + " Optional here: an externalId enrolls once anyway.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What enrollMember did.")
 class EnrollMemberPayload:
-    member: Member | None = None
-    user_errors: list[UserError]
+    member: Member | None = strawberry.field(
+        default=None, description="The member enrolled; null when nothing was done."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="A correction to one member's balance.")
 class AdjustPointsInput:
-    member_id: strawberry.ID | None = None
-    external_id: str | None = None
-    points: int = strawberry.field(description="Signed: negative takes points away.")
-    reason: str
-    idempotency_key: str
+    member_id: strawberry.ID | None = strawberry.field(default=None, description=MEMBER_ID)
+    external_id: str | None = strawberry.field(default=None, description=EXTERNAL_ID)
+    points: int = strawberry.field(
+        description="Whole points, signed: positive adds, negative takes away (never below 0)."
+    )
+    reason: str = strawberry.field(
+        description="Why, in up to 500 characters: the transaction's description."
+    )
+    idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
 
 
-@strawberry.type
+@strawberry.type(description="What adjustPoints did.")
 class AdjustPointsPayload:
-    member: Member | None = None
-    transaction: PointTransaction | None = None
-    user_errors: list[UserError]
+    member: Member | None = strawberry.field(default=None, description=AFTER_CHANGE)
+    transaction: PointTransaction | None = strawberry.field(default=None, description=WRITTEN)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def _enrolled(ctx: Context, done: members.Enrolled) -> EnrollMemberPayload:
@@ -67,11 +93,15 @@ def _enrolled(ctx: Context, done: members.Enrolled) -> EnrollMemberPayload:
 @strawberry.type
 class MemberMutations:
     @strawberry.mutation(
-        description="The operator or a partner enrolls anyone; a member with a token enrolls "
-        "itself."
+        description=Operation.ENROLL_MEMBER.describe(
+            "Enrolls a member. The operator or a partner enrolls anyone; a member's token "
+            "enrolls the member it names (its sub). Enrolling again is DUPLICATE."
+        )
     )
     async def enroll_member(
-        self, info: Info[Context, None], input: EnrollMemberInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[EnrollMemberInput, strawberry.argument(description="Who enrolls.")],
     ) -> EnrollMemberPayload:
         async def work(ctx: Context) -> members.Enrolled:
             require_may_enroll(ctx, input.external_id)
@@ -89,14 +119,19 @@ class MemberMutations:
                 now=ctx.clock.now(),
             )
 
-        return await mutate(info, EnrollMemberPayload, work, _enrolled)
+        return await mutate(info, Operation.ENROLL_MEMBER, EnrollMemberPayload, work, _enrolled)
 
-    @strawberry.mutation(description="The operator corrects a balance, with a reason.")
+    @strawberry.mutation(
+        description=Operation.ADJUST_POINTS.describe(
+            "Corrects a member's balance, with a reason, as an ADJUST transaction."
+        )
+    )
     async def adjust_points(
-        self, info: Info[Context, None], input: AdjustPointsInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[AdjustPointsInput, strawberry.argument(description="The correction.")],
     ) -> AdjustPointsPayload:
         async def work(ctx: Context) -> adjustments.Adjusted:
-            require_may(ctx, Operation.ADJUST_POINTS)
             return await adjustments.adjust(
                 ctx.program,
                 ctx.actor,
@@ -109,6 +144,7 @@ class MemberMutations:
 
         return await mutate(
             info,
+            Operation.ADJUST_POINTS,
             AdjustPointsPayload,
             work,
             lambda ctx, done: AdjustPointsPayload(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -10,7 +12,7 @@ from domain.errors import InvalidInput
 from domain.members import check_external_id
 from schema import ids
 from schema.authorization import ForbiddenError, hidden, may_look_up_members, may_see_member
-from schema.common import Connection, connection, page_size
+from schema.common import AFTER, FIRST, Connection, connection, page_size
 from schema.context import Context
 from schema.members.types import Member
 
@@ -42,8 +44,12 @@ class MemberQueries:
     async def member(
         self,
         info: Info[Context, None],
-        id: strawberry.ID | None = None,
-        external_id: str | None = None,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The Member's global id.")
+        ] = None,
+        external_id: Annotated[
+            str | None, strawberry.argument(description="Instead of id: the externalId.")
+        ] = None,
     ) -> Member | None:
         ctx = info.context
         if id is None and external_id is None:
@@ -58,7 +64,10 @@ class MemberQueries:
 
     @strawberry.field(description="Every member, oldest first (the operator only).")
     async def members(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Member]:
         ctx = info.context
         if not ctx.actor.is_admin:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -11,35 +12,47 @@ from domain import views
 from gamification.tiers import tier_progress
 from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
-from schema.common import Connection, Node, connection, page_size
+from schema.common import AFTER, FIRST, Connection, Node, connection, page_size
 from schema.context import Context
 from schema.ledger.types import PointTransaction
 from schema.program.types import Tier
 from schema.rewards.types import Redemption
 
 
-@strawberry.type
+@strawberry.type(description="Where a member stands among the tiers, and how far the next is.")
 class TierStatus:
-    current: Tier
-    next: Tier | None
+    current: Tier = strawberry.field(description="The member's tier now.")
+    next: Tier | None = strawberry.field(description="The tier above; null at the top.")
     progress: float = strawberry.field(description="0 to 1, of the way to the next tier.")
-    points_to_next: int | None
+    points_to_next: int | None = strawberry.field(
+        description="Whole points still to earn for the next tier; null at the top."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Spendable points that expire together.")
 class ExpiringPoints:
-    amount: int
-    expires_at: datetime
+    amount: int = strawberry.field(description="Whole points that expire then, unless spent.")
+    expires_at: datetime = strawberry.field(description="When they expire.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A member of the program. The member sees itself; a partner, members it has "
+    "dealt with (without their private details); the operator, everyone."
+)
 class Member(Node):
-    external_id: str
-    display_name: str | None
-    enrolled_at: datetime
-    balance: int = strawberry.field(description="Points spendable now.")
-    pending_points: int = strawberry.field(description="Earned, not yet spendable.")
-    lifetime_points: int
+    external_id: str = strawberry.field(
+        description="The member's id in the operator's systems: a bearer token's sub."
+    )
+    display_name: str | None = strawberry.field(description="The name the member goes by.")
+    enrolled_at: datetime = strawberry.field(description="When the member enrolled.")
+    balance: int = strawberry.field(description="Whole points spendable now.")
+    pending_points: int = strawberry.field(
+        description="Whole points earned but not yet spendable (held until a release date)."
+    )
+    lifetime_points: int = strawberry.field(
+        description="Whole points earned since enrolling, less what refunds took back; "
+        "spending does not lower it."
+    )
     points_owed: int = strawberry.field(
         description="Points a refund took back after they were spent; earnings repay them first."
     )
@@ -72,7 +85,7 @@ class Member(Node):
         private = sees_private_details(info.context, self.view.id)
         return self.view.referral_code if private else None
 
-    @strawberry.field
+    @strawberry.field(description="The member's tier, from its lifetime points.")
     def tier(self, info: Info[Context, None]) -> TierStatus:
         ctx = info.context
         standing = tier_progress(self.view.lifetime, ctx.program.tiers)
@@ -92,7 +105,10 @@ class Member(Node):
         description="Newest first. A partner sees only its own dealings with the member."
     )
     async def transactions(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[PointTransaction]:
         size = page_size(first)
         before = ids.parse_cursor(after)
@@ -105,7 +121,10 @@ class Member(Node):
         description="Newest first. A partner sees only redemptions of its own rewards."
     )
     async def redemptions(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Redemption]:
         size = page_size(first)
         before = ids.parse_cursor(after)

@@ -19,18 +19,26 @@ from schema.partners.types import ConversionQuote, Partner, PartnerApiKey
 
 @strawberry.type
 class PartnerQueries:
-    @strawberry.field
+    @strawberry.field(description="The coalition's partners, in the program file's order. Public.")
     def partners(self, info: Info[Context, None]) -> list[Partner]:
         ctx = info.context
         return [Partner.of(p, ctx.language) for p in ctx.program.partners.values()]
 
-    @strawberry.field(description="What converting `amount` (in the source currency) would give.")
+    @strawberry.field(
+        description="What converting amount (in the source currency) would give now. Public."
+    )
     def conversion_quote(
         self,
         info: Info[Context, None],
-        partner_id: strawberry.ID,
-        direction: Direction,
-        amount: int,
+        partner_id: Annotated[strawberry.ID, strawberry.argument(description="A Partner id.")],
+        direction: Annotated[Direction, strawberry.argument(description="Which way.")],
+        amount: Annotated[
+            int,
+            strawberry.argument(
+                description="Whole units of the source currency: partner units for IN, "
+                "points for OUT."
+            ),
+        ],
     ) -> ConversionQuote:
         ctx = info.context
         key = ids.key_of(partner_id, "Partner", "partnerId")

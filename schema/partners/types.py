@@ -9,16 +9,26 @@ import strawberry
 from domain import program
 from partners.api_keys import ApiKeyView
 from schema import ids
-from schema.common import Node
+from schema.common import Node, expose_enum
 
-strawberry.enum(program.Direction, name="TransferDirection")
+expose_enum(
+    program.Direction,
+    name="TransferDirection",
+    description="Which way points move between the coalition and a partner's own currency.",
+    meanings={
+        program.Direction.IN: "Partner currency in, coalition points out to the member.",
+        program.Direction.OUT: "Coalition points out, partner currency to the member.",
+    },
+)
 
 
-@strawberry.type
+@strawberry.type(description="A partner brand of the coalition. Public: anyone may read it.")
 class Partner(Node):
-    key: str
-    name: str
-    currency: str
+    key: str = strawberry.field(description="The partner's key in the program file.")
+    name: str = strawberry.field(description="Its name, in the caller's language.")
+    currency: str = strawberry.field(
+        description="The name of its own currency (miles, beans...), which transfers convert."
+    )
 
     @classmethod
     def of(cls, partner: program.Partner, language: str | None) -> Partner:
@@ -30,17 +40,19 @@ class Partner(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="What a transfer would do now, at the rate in force.")
 class ConversionQuote:
-    partner: Partner
-    direction: program.Direction
+    partner: Partner = strawberry.field(description="The partner converted with.")
+    direction: program.Direction = strawberry.field(description="Which way.")
     amount: int = strawberry.field(description="Offered, in the source currency's units.")
     points: int = strawberry.field(description="Coalition points that leave (OUT) or arrive (IN).")
     partner_amount: int = strawberry.field(
         description="Partner units that arrive (OUT) or leave (IN); what fills no whole block "
         "stays where it was."
     )
-    rate: str
+    rate: str = strawberry.field(
+        description="The rate in words (blocks, fee), for showing; not for computing."
+    )
 
 
 @strawberry.type(

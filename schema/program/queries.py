@@ -15,12 +15,12 @@ def _leaderboards(ctx: Context) -> list[LeaderboardDefinition]:
 
 @strawberry.type
 class ProgramQueries:
-    @strawberry.field
+    @strawberry.field(description="The tiers, lowest first. Public.")
     def tiers(self, info: Info[Context, None]) -> list[Tier]:
         ctx = info.context
         return [Tier.of(tier, ctx.language) for tier in ctx.program.tiers]
 
-    @strawberry.field
+    @strawberry.field(description="The badges members can unlock. Public.")
     def badges(self, info: Info[Context, None]) -> list[Badge]:
         ctx = info.context
         return [Badge.of(b, ctx.language) for b in ctx.program.badges]

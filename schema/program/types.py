@@ -8,20 +8,52 @@ import strawberry
 
 from domain import program
 from schema import ids
-from schema.common import Decimal, Node
+from schema.common import Decimal, Node, expose_enum
 from schema.partners.types import Partner
 
-strawberry.enum(program.Period, name="LimitPeriod")
-strawberry.enum(program.CampaignKind, name="CampaignKind")
-strawberry.enum(program.BoardPeriod, name="LeaderboardPeriod")
+expose_enum(
+    program.Period,
+    name="LimitPeriod",
+    description="A calendar period a limit counts in, in the program's time zone.",
+    meanings={
+        program.Period.DAY: "A calendar day.",
+        program.Period.WEEK: "A calendar week, from Monday.",
+        program.Period.MONTH: "A calendar month.",
+        program.Period.YEAR: "A calendar year.",
+        program.Period.LIFETIME: "The member's whole membership: the limit never resets.",
+    },
+)
+expose_enum(
+    program.CampaignKind,
+    name="CampaignKind",
+    description="How a campaign adds to what purchases earn.",
+    meanings={
+        program.CampaignKind.MULTIPLIER: "Multiplies the points of qualifying purchases.",
+        program.CampaignKind.BONUS: "Fixed points on every qualifying purchase.",
+        program.CampaignKind.FIRST_PURCHASE_OF_MONTH: "Fixed points on a member's first "
+        "qualifying purchase of each calendar month.",
+    },
+)
+expose_enum(
+    program.BoardPeriod,
+    name="LeaderboardPeriod",
+    description="The period a leaderboard ranks over, in the program's time zone.",
+    meanings={
+        program.BoardPeriod.ALL_TIME: "Since the program began.",
+        program.BoardPeriod.WEEK: "The calendar week so far, from Monday.",
+        program.BoardPeriod.MONTH: "The calendar month so far.",
+    },
+)
 
 
-@strawberry.type
+@strawberry.type(description="A level of membership, reached on lifetime points. Public.")
 class Tier(Node):
-    key: str
-    name: str
-    threshold: int
-    benefits: list[str]
+    key: str = strawberry.field(description="The tier's key in the program file.")
+    name: str = strawberry.field(description="Its name, in the caller's language.")
+    threshold: int = strawberry.field(description="Lifetime points at which it is reached.")
+    benefits: list[str] = strawberry.field(
+        description="What members of this tier get, in the caller's language."
+    )
 
     @classmethod
     def of(cls, tier: program.Tier, language: str | None) -> Tier:
@@ -34,11 +66,13 @@ class Tier(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="An achievement members unlock, in levels. Public.")
 class Badge(Node):
-    key: str
-    name: str
-    description: str | None
+    key: str = strawberry.field(description="The badge's key in the program file.")
+    name: str = strawberry.field(description="Its name, in the caller's language.")
+    description: str | None = strawberry.field(
+        description="What it is for, in the caller's language."
+    )
     metric: str = strawberry.field(description='What counts: "purchases", "actions:REVIEW"...')
     levels: list[int] = strawberry.field(description="The count each level is reached at.")
 
@@ -54,19 +88,27 @@ class Badge(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="A time-boxed offer on purchases. Public.")
 class Campaign(Node):
-    key: str
-    name: str
-    kind: program.CampaignKind
-    starts_at: datetime
-    ends_at: datetime
-    multiplier: Decimal | None
-    points: int | None
+    key: str = strawberry.field(description="The campaign's key in the program file.")
+    name: str = strawberry.field(description="Its name, in the caller's language.")
+    kind: program.CampaignKind = strawberry.field(description="How it adds to earnings.")
+    starts_at: datetime = strawberry.field(description="When it begins.")
+    ends_at: datetime = strawberry.field(description="When it ends (not included).")
+    multiplier: Decimal | None = strawberry.field(
+        description='The factor (a decimal string like "2.5", not money) for MULTIPLIER; '
+        "null for other kinds."
+    )
+    points: int | None = strawberry.field(
+        description="Whole points it gives, for BONUS and FIRST_PURCHASE_OF_MONTH; null for "
+        "MULTIPLIER."
+    )
     tiers: list[Tier] = strawberry.field(description="Only for these tiers; empty for all.")
     partners: list[Partner] = strawberry.field(description="Only at these partners; empty: all.")
-    categories: list[str]
-    skus: list[str]
+    categories: list[str] = strawberry.field(
+        description="Only purchase lines of these categories; empty for all."
+    )
+    skus: list[str] = strawberry.field(description="Only these SKUs; empty for all.")
 
     @classmethod
     def of(
@@ -90,12 +132,15 @@ class Campaign(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="A leaderboard the program keeps: what it ranks, over which periods.")
 class LeaderboardDefinition(Node):
-    key: str
-    name: str
+    key: str = strawberry.field(
+        description="The leaderboard's key in the program file, which the board argument of "
+        "leaderboard and Member.rank names."
+    )
+    name: str = strawberry.field(description="Its name, in the caller's language.")
     metric: str = strawberry.field(description='What ranks members: "points_earned"...')
-    periods: list[program.BoardPeriod]
+    periods: list[program.BoardPeriod] = strawberry.field(description="The periods it is kept for.")
 
     @classmethod
     def of(cls, board: program.Leaderboard, language: str | None) -> LeaderboardDefinition:

@@ -14,19 +14,33 @@ from schema.context import Context
 from schema.ledger.types import PointTransaction, transaction_of
 
 
-@strawberry.type
+@strawberry.type(
+    description="A purchase as recorded. The member and the operator see it; a partner, only "
+    "the purchases it recorded."
+)
 class Purchase(Node):
-    order_id: str
-    amount: Decimal
-    currency: str
-    eligible_amount: Decimal = strawberry.field(description="What earned points, after rules.")
-    points: int
-    refunded_amount: Decimal
-    points_clawed_back: int
-    occurred_at: datetime
+    order_id: str = strawberry.field(
+        description="The recorder's order id: one purchase per order and recorder."
+    )
+    amount: Decimal = strawberry.field(
+        description="The total paid, shipping and tax included: money, a decimal string."
+    )
+    currency: str = strawberry.field(description="ISO 4217 code of the amounts.")
+    eligible_amount: Decimal = strawberry.field(
+        description="What earned points, after the program's rules: money, a decimal string."
+    )
+    points: int = strawberry.field(description="Whole points it earned.")
+    refunded_amount: Decimal = strawberry.field(
+        description="Money refunded so far: a decimal string, never above amount."
+    )
+    points_clawed_back: int = strawberry.field(description="Points its refunds took back.")
+    occurred_at: datetime = strawberry.field(description="When the purchase was made.")
     transaction_id: strawberry.Private[int | None]
 
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    transaction: PointTransaction | None = strawberry.field(
+        resolver=transaction_of,
+        description="The EARN transaction; null when the purchase earned nothing.",
+    )
 
     @classmethod
     def seen_by(cls, ctx: Context, view: views.PurchaseView) -> Purchase | None:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from schema import ids
-from schema.common import Connection, connection, page_size
+from schema.common import AFTER, FIRST, Connection, connection, page_size
 from schema.context import Context
 from schema.rewards.types import Reward
 
 
 @strawberry.type
 class RewardQueries:
-    @strawberry.field(description="The rewards catalog, in the program file's order.")
+    @strawberry.field(description="The rewards catalog, in the program file's order. Public.")
     def rewards(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Reward]:
         ctx = info.context
         size = page_size(first)

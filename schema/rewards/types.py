@@ -18,19 +18,25 @@ from schema.partners.types import Partner
 from schema.program.types import Tier
 
 
-@strawberry.type
+@strawberry.type(description="How often one member may redeem a reward.")
 class RewardLimit:
-    count: int
-    period: program.Period
+    count: int = strawberry.field(description="Redemptions allowed in each period.")
+    period: program.Period = strawberry.field(
+        description="The calendar period the count is per, in the program's time zone."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Something members spend points on. Public: anyone may read it.")
 class Reward(Node):
-    key: str
-    name: str
-    description: str | None
-    points_cost: int
-    partner: Partner | None
+    key: str = strawberry.field(description="The reward's key in the program file.")
+    name: str = strawberry.field(description="Its name, in the caller's language.")
+    description: str | None = strawberry.field(
+        description="What the member gets, in the caller's language."
+    )
+    points_cost: int = strawberry.field(description="Whole points a redemption spends.")
+    partner: Partner | None = strawberry.field(
+        description="The partner that hands it over; null for the program's own."
+    )
     min_tier: Tier | None = strawberry.field(description="Only members of this tier and above.")
     limit_per_member: RewardLimit | None = strawberry.field(
         description="How often one member may redeem it; null for no limit."
@@ -61,31 +67,44 @@ class Reward(Node):
         )
 
 
-@strawberry.enum
+@strawberry.enum(description="Where a redemption stands.")
 class RedemptionStatus(Enum):
-    ISSUED = "ISSUED"
-    FULFILLED = "FULFILLED"
-    CANCELLED = "CANCELLED"
+    ISSUED = strawberry.enum_value("ISSUED", description="Points spent; not handed over yet.")
+    FULFILLED = strawberry.enum_value(
+        "FULFILLED", description="Handed over (fulfillRedemption); it can no longer be cancelled."
+    )
+    CANCELLED = strawberry.enum_value(
+        "CANCELLED", description="Cancelled; its points went back into the lots they came from."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A reward a member redeemed. The member and the operator see it; a partner, "
+    "only redemptions of its own rewards."
+)
 class Redemption(Node):
-    points: int
+    points: int = strawberry.field(description="Whole points it spent.")
     code: str = strawberry.field(description="The voucher code the member shows or types.")
-    status: RedemptionStatus
-    created_at: datetime
-    cancelled_at: datetime | None
-    fulfilled_at: datetime | None
+    status: RedemptionStatus = strawberry.field(description="Where it stands.")
+    created_at: datetime = strawberry.field(description="When it was redeemed.")
+    cancelled_at: datetime | None = strawberry.field(
+        description="When it was cancelled; null if it was not."
+    )
+    fulfilled_at: datetime | None = strawberry.field(
+        description="When it was handed over; null until then."
+    )
     reward_key: strawberry.Private[str]
     transaction_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="What was redeemed; null if the program no longer has it.")
     def reward(self, info: Info[Context, None]) -> Reward | None:
         ctx = info.context
         reward = ctx.program.rewards.get(self.reward_key)
         return Reward.of(reward, ctx.program, ctx.language) if reward else None
 
-    transaction: PointTransaction | None = strawberry.field(resolver=transaction_of)
+    transaction: PointTransaction | None = strawberry.field(
+        resolver=transaction_of, description="The REDEEM transaction that spent the points."
+    )
 
     @classmethod
     def seen_by(cls, ctx: Context, view: views.RedemptionView) -> Redemption | None:
