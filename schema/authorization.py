@@ -184,6 +184,12 @@ def is_admin_or_partner(actor: Actor) -> bool:
     return actor.kind in (ActorKind.ADMIN, ActorKind.PARTNER)
 
 
+def require_operator(ctx: Context, what: str) -> None:
+    """Queries only the operator may ask (every member, API keys): FORBIDDEN to anyone else."""
+    if not ctx.actor.is_admin:
+        raise ForbiddenError(f"Only the operator may {what}.")
+
+
 def hidden(ctx: Context, what: str) -> None:
     """Something asked for was not found, or may not be seen: null for the operator when there
     is none; to anyone else one FORBIDDEN for both, so that no answer tells whether it exists."""

@@ -11,7 +11,7 @@ from domain import history, views
 from domain.errors import InvalidInput
 from domain.members import check_external_id
 from schema import ids
-from schema.authorization import ForbiddenError, hidden, may_look_up_members, may_see_member
+from schema.authorization import hidden, may_look_up_members, may_see_member, require_operator
 from schema.common import AFTER, FIRST, Connection, connection, page_size
 from schema.context import Context
 from schema.members.types import Member
@@ -70,8 +70,7 @@ class MemberQueries:
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Member]:
         ctx = info.context
-        if not ctx.actor.is_admin:
-            raise ForbiddenError("Only the operator may list members.")
+        require_operator(ctx, "list members")
         views, more = await history.members_page(page_size(first), ids.parse_cursor(after))
         for view in views:
             ctx.loaders.members.prime(view.id, view)

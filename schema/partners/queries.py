@@ -12,7 +12,7 @@ from domain.errors import NotFound
 from domain.program import Direction
 from partners import api_keys
 from schema import ids
-from schema.authorization import ForbiddenError
+from schema.authorization import require_operator
 from schema.context import Context
 from schema.partners.types import ConversionQuote, Partner, PartnerApiKey
 
@@ -65,8 +65,7 @@ class PartnerQueries:
         partner_id: Annotated[strawberry.ID, strawberry.argument(description="A Partner id.")],
     ) -> list[PartnerApiKey]:
         ctx = info.context
-        if not ctx.actor.is_admin:
-            raise ForbiddenError("Only the operator may list API keys.")
+        require_operator(ctx, "list API keys")
         key = ids.key_of(partner_id, "Partner", "partnerId")
         partner = ctx.program.partners.get(key)
         if partner is None:
