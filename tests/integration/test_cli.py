@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
+import pytest
 
+from app import cli
 from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +31,72 @@ def coalition(*args: str, data_dir: Path, **settings: str) -> subprocess.Complet
         timeout=120,
         check=False,
     )
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """`coalition` and each of its subcommands and their subcommands, with their parsers."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+
+
+COMMANDS = dict(_commands(cli.build_parser()))
+
+
+def test_every_command_is_there_to_describe():
+    assert set(COMMANDS) == {
+        (),
+        ("run",),
+        ("migrate",),
+        ("program",),
+        ("program", "validate"),
+        ("program", "apply"),
+        ("token",),
+        ("schema",),
+        ("jobs",),
+        ("jobs", "run"),
+    }
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(("coalition", *path)))
+def test_each_command_describes_itself_and_each_of_its_arguments(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+):
+    parser = COMMANDS[path]
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*path, "-h"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"usage: {' '.join(('coalition', *path))}")
+    assert parser.description, f"{path} has no description"
+    assert parser.description.split()[0] in shown
+    assert "examples:" in shown
+    for action in parser._actions:
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{path}: {name} has no help"
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                assert choice.help, f"{path}: {choice.dest} has no summary"
+                assert choice.dest in shown
+
+
+def test_help_is_what_the_installed_command_prints(tmp_path: Path):
+    done = coalition("program", "-h", data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "The program file (TOML) describes the whole program" in done.stdout
+    assert "validate  check a program file" in done.stdout
+
+
+def test_run_refuses_a_port_outside_1_to_65535(tmp_path: Path):
+    for port in ("0", "65536", "eighty", "²"):
+        done = coalition("run", "--port", port, data_dir=tmp_path)
+        assert done.returncode == 2
+        assert "--port: must be a whole number from 1 to 65535" in done.stderr, done.stderr
+    assert not (tmp_path / "coalition.sqlite3").exists(), "refused before anything started"
 
 
 def test_validate_accepts_the_demo_program(tmp_path: Path):

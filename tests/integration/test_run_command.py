@@ -140,14 +140,15 @@ class Server:
 
 
 @contextmanager
-def _serving(env: dict[str, str]) -> Iterator[Server]:
-    """`coalition run`, ready to serve; whatever happens, nothing of it outlives the block."""
+def _serving(env: dict[str, str], *flags: str, port: int | None = None) -> Iterator[Server]:
+    """`coalition run` with `flags`, ready to serve on 127.0.0.1 at `port` (by default the
+    environment's PORT); whatever happens, nothing of it outlives the block."""
     data_dir = Path(env["COALITION_DATA_DIR"])
     log = data_dir / "coalition-run.log"
-    process = _spawn(["run"], env, log)
+    process = _spawn(["run", *flags], env, log)
     children: set[int] = set()
     try:
-        base = f"http://127.0.0.1:{env['PORT']}"
+        base = f"http://127.0.0.1:{port or env['PORT']}"
         _wait_ready(base, process, log)
         with redis.Redis(unix_socket_path=str(data_dir / "redis.sock")) as client:
             redis_pid = int(client.info("server")["process_id"])
@@ -239,6 +240,20 @@ def test_make_run_serves_the_demo_with_live_events(served: tuple[str, Path]) -> 
     assert types == {"points.changed", "purchase.recorded"}
     subscriber.close()
     events.close()
+
+
+def test_run_serves_on_the_host_and_port_its_flags_name(tmp_path: Path) -> None:
+    # HOST and PORT name another address: the flags win over them.
+    env = _environment(tmp_path, HOST="127.0.0.2")
+    port = _free_port()
+    with _serving(env, "--host", "127.0.0.1", "--port", str(port), port=port) as server:
+        assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
+        for elsewhere in (f"127.0.0.1:{env['PORT']}", f"127.0.0.2:{port}"):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://{elsewhere}/readyz", timeout=5)
+        output = server.stop(signal.SIGTERM)
+    assert f"Coalition is starting on http://127.0.0.1:{port}/graphql" in output
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in output
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
