@@ -21,8 +21,9 @@ from app import storage
 from app.asgi import configured_program, describe, live_program, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
-from domain import versions
+from domain import jobs, versions
 from domain.program_file import ProgramInvalid
+from domain.words import counted
 
 
 def member_token(settings: Settings, external_id: str, hours: float | None = None) -> str:
@@ -141,10 +142,13 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{path}: {problem}", file=sys.stderr)
         return 1
     if args.action == "validate":
-        print(
-            f"{path}: valid ({len(program.rewards)} rewards, {len(program.tiers)} tiers, "
-            f"{len(program.partners)} partners, {len(program.actions)} actions)"
+        defined = (
+            counted(len(program.rewards), "reward"),
+            counted(len(program.tiers), "tier"),
+            counted(len(program.partners), "partner"),
+            counted(len(program.actions), "action"),
         )
+        print(f"{path}: valid ({', '.join(defined)})")
         return 0
 
     async def apply() -> int:
@@ -158,8 +162,6 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
-    from domain import jobs
-
     at = None
     if args.at:
         try:
@@ -187,10 +189,7 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         report = asyncio.run(run())
     except ConfigurationError as error:
         return _refuse(error)
-    print(
-        f"released {report.released} points, expired {report.expired} points, sent "
-        f"{report.reminded} expiry reminders, gave {report.birthdays} birthday bonuses"
-    )
+    print(done_line(report))
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if report.failures else 0
@@ -198,7 +197,6 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _preview_jobs(settings: Settings, at: datetime) -> int:
     """What the jobs would do at `at`: counted from the lots as they are, nothing written."""
-    from domain import jobs
 
     async def read() -> jobs.Preview:
         configured = configured_program(settings)
@@ -209,22 +207,39 @@ def _preview_jobs(settings: Settings, at: datetime) -> int:
         seen = asyncio.run(read())
     except ConfigurationError as error:
         return _refuse(error)
-    repaid = f" ({seen.repaid:,} of them repay points owed)" if seen.repaid else ""
-    print(f"preview of the jobs at {seen.at.isoformat()}: nothing was written")
-    print(
-        f"  release   {seen.released:,} points from {seen.released_lots:,} lots of "
-        f"{seen.released_members:,} members{repaid}"
-    )
-    print(
-        f"  expire    {seen.expired:,} points from {seen.expired_lots:,} lots of "
-        f"{seen.expired_members:,} members"
-    )
-    print(
-        f"  remind    {seen.reminders:,} reminders to {seen.reminded_members:,} members, "
-        f"about {seen.reminded:,} points"
-    )
-    print(f"  birthday  {seen.birthdays:,} bonuses, {seen.birthday_points:,} points")
+    print("\n".join(preview_lines(seen)))
     return 0
+
+
+def done_line(report: jobs.Report) -> str:
+    """What a jobs run did, in one line."""
+    return (
+        f"released {_n(report.released, 'point')}, expired {_n(report.expired, 'point')}, "
+        f"sent {_n(report.reminded, 'expiry reminder')}, "
+        f"gave {_n(report.birthdays, 'birthday bonus', 'birthday bonuses')}"
+    )
+
+
+def preview_lines(seen: jobs.Preview) -> list[str]:
+    """What the jobs would do at a moment, one line a job."""
+    repays = "repays" if seen.repaid == 1 else "repay"
+    repaid = f" ({seen.repaid:,} of them {repays} points owed)" if seen.repaid else ""
+    return [
+        f"preview of the jobs at {seen.at.isoformat()}: nothing was written",
+        f"  release   {_n(seen.released, 'point')} from {_n(seen.released_lots, 'lot')} of "
+        f"{_n(seen.released_members, 'member')}{repaid}",
+        f"  expire    {_n(seen.expired, 'point')} from {_n(seen.expired_lots, 'lot')} of "
+        f"{_n(seen.expired_members, 'member')}",
+        f"  remind    {_n(seen.reminders, 'reminder')} to {_n(seen.reminded_members, 'member')}, "
+        f"about {_n(seen.reminded, 'point')}",
+        f"  birthday  {_n(seen.birthdays, 'bonus', 'bonuses')}, "
+        f"{_n(seen.birthday_points, 'point')}",
+    ]
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    """A count for people to read: thousands grouped, the noun agreeing ("1 point")."""
+    return counted(count, singular, plural, grouped=True)
 
 
 EXAMPLES = """\
@@ -395,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  coalition schema > schema.graphql",
     )
 
-    jobs = _command(
+    jobs_command = _command(
         commands,
         "jobs",
         "run the points life-cycle jobs once",
@@ -404,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         "them every COALITION_JOBS_EVERY_SECONDS; this runs them once.",
         "  coalition jobs run\n  coalition jobs run --at 2027-01-01T00:00:00+02:00",
     )
-    jobs_actions = jobs.add_subparsers(
+    jobs_actions = jobs_command.add_subparsers(
         title="actions",
         dest="action",
         required=True,
@@ -456,8 +471,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.hours is not None and args.hours > longest:
             print(
-                f"coalition: --hours {args.hours:g} is longer than the {longest} hours this "
-                "server accepts (COALITION_JWT_MAX_LIFETIME_HOURS)",
+                f"coalition: --hours {args.hours:g} is longer than the "
+                f"{counted(longest, 'hour')} this server accepts "
+                "(COALITION_JWT_MAX_LIFETIME_HOURS)",
                 file=sys.stderr,
             )
             return 2

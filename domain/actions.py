@@ -12,6 +12,7 @@ from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import Action, Program
 from domain.unit import Unit
+from domain.words import counted
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,6 @@ async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:
         if found is not None and int(found["n"]) >= cap.count:
             raise DomainError(
                 ErrorCode.LIMIT_EXCEEDED,
-                f"{spec.key} earns points at most {cap.count} times {cap.per}.",
+                f"{spec.key} earns points at most {counted(cap.count, 'time')} {cap.per}.",
                 "action",
             )

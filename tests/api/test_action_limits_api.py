@@ -165,7 +165,7 @@ async def test_a_weekly_cap_starts_again_on_monday_at_local_midnight(api: API, c
     await earns(api, ana, "WEEKLY_QUIZ")
     clock.set("2026-03-15T21:59:00+00:00")  # 23:59 on Sunday 15 March in Bucharest
     message = await refused(api, ana, "WEEKLY_QUIZ")
-    assert message == "WEEKLY_QUIZ earns points at most 1 times per week."
+    assert message == "WEEKLY_QUIZ earns points at most 1 time per week."
     clock.set("2026-03-15T22:00:00+00:00")  # 00:00 on Monday 16 March in Bucharest
     await earns(api, ana, "WEEKLY_QUIZ")
     clock.set("2026-03-22T21:00:00+00:00")  # 23:00 on Sunday 22 March
@@ -199,7 +199,7 @@ async def test_a_yearly_cap_counts_the_local_calendar_year(api: API, clock: Manu
     await earns(api, ana, "YEARLY_SURVEY")
     clock.set("2026-10-01T12:00:00+00:00")
     message = await refused(api, ana, "YEARLY_SURVEY")
-    assert message == "YEARLY_SURVEY earns points at most 1 times per year."
+    assert message == "YEARLY_SURVEY earns points at most 1 time per year."
     assert await api.balance(ana) == 80
 
 
@@ -209,7 +209,7 @@ async def test_a_lifetime_cap_never_starts_again(api: API, clock: ManualClock):
     clock.set("2026-03-01T10:00:00+00:00")
     await earns(api, ana, "APP_RATING")
     message = await refused(api, ana, "APP_RATING")
-    assert message == "APP_RATING earns points at most 1 times in all."
+    assert message == "APP_RATING earns points at most 1 time in all."
     clock.set("2036-03-01T10:00:00+00:00")
     await refused(api, ana, "APP_RATING")
     bea = await api.enroll("bea")

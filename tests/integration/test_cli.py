@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -14,6 +15,7 @@ import pytest
 
 from app import cli
 from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
+from domain import jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +107,78 @@ def test_validate_accepts_the_demo_program(tmp_path: Path):
     assert "valid (6 rewards, 3 tiers, 3 partners, 6 actions)" in done.stdout
 
 
+ONE_OF_EACH = """
+[program]
+name = "Just one"
+timezone = "Europe/Tallinn"
+
+[points]
+expiry = "never"
+
+[purchases]
+rates = { EUR = 1 }
+
+[[actions]]
+key = "REVIEW"
+name = "Write a review"
+points = 10
+
+[[tiers]]
+key = "member"
+name = "Member"
+threshold = 0
+
+[[partners]]
+key = "bookshop"
+name = "The Bookshop"
+currency = "LEAF"
+
+[[rewards]]
+key = "bookmark"
+name = "A bookmark"
+points_cost = 1
+"""
+
+
+def test_validate_counts_one_of_each_in_the_singular(tmp_path: Path):
+    small = tmp_path / "small.toml"
+    small.write_text(ONE_OF_EACH)
+    done = coalition("program", "validate", str(small), data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{small}: valid (1 reward, 1 tier, 1 partner, 1 action)\n"
+
+
+def test_the_jobs_lines_count_one_in_the_singular_and_group_thousands():
+    assert cli.done_line(jobs.Report(released=1, expired=0, reminded=1, birthdays=1)) == (
+        "released 1 point, expired 0 points, sent 1 expiry reminder, gave 1 birthday bonus"
+    )
+    assert cli.done_line(jobs.Report(released=2500, expired=2, reminded=3, birthdays=2)) == (
+        "released 2,500 points, expired 2 points, sent 3 expiry reminders, gave 2 birthday bonuses"
+    )
+    at = datetime(2027, 1, 1, tzinfo=UTC)
+    ones = jobs.Preview(at, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    assert cli.preview_lines(ones) == [
+        "preview of the jobs at 2027-01-01T00:00:00+00:00: nothing was written",
+        "  release   1 point from 1 lot of 1 member (1 of them repays points owed)",
+        "  expire    1 point from 1 lot of 1 member",
+        "  remind    1 reminder to 1 member, about 1 point",
+        "  birthday  1 bonus, 1 point",
+    ]
+    many = jobs.Preview(at, 2, 3, 1200, 40, 2, 2, 5, 2, 2, 9, 2, 500)
+    assert cli.preview_lines(many)[1:] == [
+        "  release   1,200 points from 3 lots of 2 members (40 of them repay points owed)",
+        "  expire    5 points from 2 lots of 2 members",
+        "  remind    2 reminders to 2 members, about 9 points",
+        "  birthday  2 bonuses, 500 points",
+    ]
+    assert cli.preview_lines(jobs.Preview(at))[1:] == [
+        "  release   0 points from 0 lots of 0 members",
+        "  expire    0 points from 0 lots of 0 members",
+        "  remind    0 reminders to 0 members, about 0 points",
+        "  birthday  0 bonuses, 0 points",
+    ]
+
+
 def test_validate_reports_every_mistake_with_its_location(tmp_path: Path):
     broken = tmp_path / "broken.toml"
     broken.write_text(
@@ -164,6 +238,13 @@ def test_token_refuses_more_hours_than_the_server_accepts(tmp_path: Path):
         "token", "ana", "--hours", "30", data_dir=tmp_path, COALITION_JWT_MAX_LIFETIME_HOURS="48"
     )
     assert longer.returncode == 0, longer.stderr
+    one = coalition(
+        "token", "ana", "--hours", "2", data_dir=tmp_path, COALITION_JWT_MAX_LIFETIME_HOURS="1"
+    )
+    assert one.stderr == (
+        "coalition: --hours 2 is longer than the 1 hour this server accepts "
+        "(COALITION_JWT_MAX_LIFETIME_HOURS)\n"
+    )
 
 
 def test_token_refuses_hours_that_are_not_more_than_zero(tmp_path: Path):

@@ -305,7 +305,9 @@ ADMIN = {"X-API-Key": DEV_ADMIN_API_KEY}
 HELD = [f"held-{n:02}" for n in range(30)]  # the jobs' work: held points, expiring points
 SPENDERS = [f"spender-{n}" for n in range(6)]  # the requests' work: purchases, redemptions
 JOBS_RUNS = 3
-REPORT = re.compile(r"released (\d+) points, expired (\d+) points, sent (\d+) expiry reminders")
+REPORT = re.compile(
+    r"released ([\d,]+) points?, expired ([\d,]+) points?, sent ([\d,]+) expiry reminders?"
+)
 
 
 def _mutate(
@@ -435,7 +437,10 @@ def test_sqlite_requests_and_jobs_runs_beside_each_other_all_succeed(tmp_path: P
     assert failures == [], f"{len(failures)} failed requests, as: {failures[:3]}"
     for run, log in zip(runs, logs, strict=True):
         assert run.returncode == 0, log.read_text()[-3000:]
-    done = [tuple(int(n) for n in REPORT.search(log.read_text()).groups()) for log in logs]  # type: ignore[union-attr]
+    done = [
+        tuple(int(n.replace(",", "")) for n in REPORT.search(log.read_text()).groups())  # type: ignore[union-attr]
+        for log in logs
+    ]
     assert [sum(column) for column in zip(*done, strict=True)] == [
         to_release,
         to_expire,
