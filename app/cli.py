@@ -457,8 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(settings, host=args.host, port=args.port)
     if args.command == "migrate":
-        asyncio.run(storage.migrate(settings.tortoise_url))
-        print("database schema is up to date")
+        print(asyncio.run(storage.migrate(settings.tortoise_url)).describe())
         return 0
     if args.command == "program":
         return _program_command(settings, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import jwt
 import pytest
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate as run_migrations
 
-from app import cli
+from app import cli, storage
 from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
 from domain import jobs
 
@@ -257,6 +260,46 @@ def test_token_refuses_hours_that_are_not_more_than_zero(tmp_path: Path):
 def test_schema_prints_what_schema_graphql_holds(tmp_path: Path):
     done = coalition("schema", data_dir=tmp_path)
     assert done.stdout.strip() == (ROOT / "schema.graphql").read_text().strip()
+
+
+def _migrated_up_to(data_dir: Path, target: str) -> None:
+    """A database whose schema stopped at `target`, as an older release left it."""
+
+    async def migrate() -> None:
+        config = storage.tortoise_config(f"sqlite://{data_dir / 'coalition.sqlite3'}")
+        async with TortoiseContext() as context:
+            await context.init(config=config, _create_db=False)
+            await run_migrations(config=config, target=target)
+
+    asyncio.run(migrate())
+
+
+def test_migrate_says_what_it_did(tmp_path: Path):
+    migrations = sorted(
+        f"{app}.{path.stem}"
+        for app in ("domain", "partners")
+        for path in (ROOT / app / "migrations").glob("0*.py")
+    )
+    created = coalition("migrate", data_dir=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout == f"created the database schema ({len(migrations)} migrations)\n"
+    again = coalition("migrate", data_dir=tmp_path)
+    assert again.stdout == "database schema is up to date\n"
+
+    older = tmp_path / "older"
+    older.mkdir()
+    _migrated_up_to(older, "domain.0002_program_rules")
+    caught_up = coalition("migrate", data_dir=older)
+    assert caught_up.returncode == 0, caught_up.stderr
+    missing = [
+        m for m in migrations if m not in ("domain.0001_initial", "domain.0002_program_rules")
+    ]
+    said, listed = caught_up.stdout.strip().split(": ")
+    assert said == f"applied {len(missing)} migrations to the database schema"
+    assert sorted(listed.split(", ")) == missing
+    assert storage.Migrated(("domain.0009_next",)).describe() == (
+        "applied 1 migration to the database schema: domain.0009_next"
+    )
 
 
 def test_production_refuses_development_secrets(tmp_path: Path):
