@@ -224,15 +224,38 @@ async def test_a_cooldown_refuses_until_it_has_passed_and_says_when(api: API, cl
     await earns(api, ana, "STORY_SHARE")
     clock.set("2026-03-10T10:09:59+00:00")
     message = await refused(api, ana, "STORY_SHARE")
-    assert message == "STORY_SHARE earns points again from 2026-03-10 12:10."
+    # In the program's time zone, with its offset and name.
+    assert message == (
+        "STORY_SHARE earns points again from 2026-03-10T12:10:00+02:00 (Europe/Bucharest)."
+    )
     clock.set("2026-03-10T10:10:00+00:00")
     await earns(api, ana, "STORY_SHARE")
     # The cooldown runs from the last award, per member.
     clock.set("2026-03-10T10:15:00+00:00")
-    assert "again from 2026-03-10 12:20" in await refused(api, ana, "STORY_SHARE")
+    assert "again from 2026-03-10T12:20:00+02:00 (Europe/Bucharest)" in await refused(
+        api, ana, "STORY_SHARE"
+    )
     bea = await api.enroll("bea")
     await earns(api, bea, "STORY_SHARE")
     assert await api.balance(ana) == 10
+
+
+async def test_a_cooldown_says_summer_time_and_never_a_moment_too_early(
+    api: API, clock: ManualClock
+):
+    await api.use_program(TEXT)
+    ana = await api.enroll("ana")
+    clock.set("2026-07-01T09:00:30.250000+00:00")  # 12:00:30.25 in Bucharest, UTC+3
+    await earns(api, ana, "STORY_SHARE")
+    clock.set("2026-07-01T09:05:00+00:00")
+    message = await refused(api, ana, "STORY_SHARE")
+    # 12:10:30.25 is said as 12:10:31: at the moment said, the action earns again.
+    assert message == (
+        "STORY_SHARE earns points again from 2026-07-01T12:10:31+03:00 (Europe/Bucharest)."
+    )
+    said = datetime.fromisoformat(message.split("from ")[1].split(" (")[0])
+    clock.set(said.isoformat())
+    await earns(api, ana, "STORY_SHARE")
 
 
 async def test_simultaneous_actions_one_below_the_cap_award_exactly_one(
