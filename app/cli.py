@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from app import storage
 from app.asgi import configured_program, describe, live_program, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
-from domain import versions
+from domain import jobs, versions
 from domain.program_file import ProgramInvalid
+from domain.words import counted
 
 
 def member_token(settings: Settings, external_id: str, hours: float | None = None) -> str:
@@ -61,10 +63,13 @@ async def _database(settings: Settings) -> AsyncIterator[None]:
         await storage.close_sql()
 
 
-def run(settings: Settings) -> int:
-    """Serves until SIGTERM or SIGINT (Ctrl-C), then stops in order: requests in flight and
-    the app's loops finish, the embedded redis-server stops, and the exit code is 0."""
+def run(settings: Settings, host: str | None = None, port: int | None = None) -> int:
+    """Serves on `host` and `port` (the settings' when not given) until SIGTERM or SIGINT
+    (Ctrl-C), then stops in order: requests in flight and the app's loops finish, the embedded
+    redis-server stops, and the exit code is 0."""
     import uvicorn
+
+    settings = replace(settings, host=host or settings.host, port=port or settings.port)
 
     # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found:
     # under the default one the process would die there, before the `finally` that stops the
@@ -137,10 +142,13 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{path}: {problem}", file=sys.stderr)
         return 1
     if args.action == "validate":
-        print(
-            f"{path}: valid ({len(program.rewards)} rewards, {len(program.tiers)} tiers, "
-            f"{len(program.partners)} partners, {len(program.actions)} actions)"
+        defined = (
+            counted(len(program.rewards), "reward"),
+            counted(len(program.tiers), "tier"),
+            counted(len(program.partners), "partner"),
+            counted(len(program.actions), "action"),
         )
+        print(f"{path}: valid ({', '.join(defined)})")
         return 0
 
     async def apply() -> int:
@@ -154,8 +162,6 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
-    from domain import jobs
-
     at = None
     if args.at:
         try:
@@ -183,10 +189,7 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         report = asyncio.run(run())
     except ConfigurationError as error:
         return _refuse(error)
-    print(
-        f"released {report.released} points, expired {report.expired} points, sent "
-        f"{report.reminded} expiry reminders, gave {report.birthdays} birthday bonuses"
-    )
+    print(done_line(report))
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if report.failures else 0
@@ -194,7 +197,6 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _preview_jobs(settings: Settings, at: datetime) -> int:
     """What the jobs would do at `at`: counted from the lots as they are, nothing written."""
-    from domain import jobs
 
     async def read() -> jobs.Preview:
         configured = configured_program(settings)
@@ -205,45 +207,246 @@ def _preview_jobs(settings: Settings, at: datetime) -> int:
         seen = asyncio.run(read())
     except ConfigurationError as error:
         return _refuse(error)
-    repaid = f" ({seen.repaid:,} of them repay points owed)" if seen.repaid else ""
-    print(f"preview of the jobs at {seen.at.isoformat()}: nothing was written")
-    print(
-        f"  release   {seen.released:,} points from {seen.released_lots:,} lots of "
-        f"{seen.released_members:,} members{repaid}"
-    )
-    print(
-        f"  expire    {seen.expired:,} points from {seen.expired_lots:,} lots of "
-        f"{seen.expired_members:,} members"
-    )
-    print(
-        f"  remind    {seen.reminders:,} reminders to {seen.reminded_members:,} members, "
-        f"about {seen.reminded:,} points"
-    )
-    print(f"  birthday  {seen.birthdays:,} bonuses, {seen.birthday_points:,} points")
+    print("\n".join(preview_lines(seen)))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="coalition", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve the API (embedded SQLite and Redis by default)")
-    commands.add_parser("migrate", help="bring the database schema up to date")
-    program = commands.add_parser("program", help="check or apply a program file")
-    program.add_argument("action", choices=["validate", "apply"])
-    program.add_argument("file")
-    token = commands.add_parser("token", help="mint a member JWT (for trying the API)")
-    token.add_argument("external_id")
+def done_line(report: jobs.Report) -> str:
+    """What a jobs run did, in one line."""
+    return (
+        f"released {_n(report.released, 'point')}, expired {_n(report.expired, 'point')}, "
+        f"sent {_n(report.reminded, 'expiry reminder')}, "
+        f"gave {_n(report.birthdays, 'birthday bonus', 'birthday bonuses')}"
+    )
+
+
+def preview_lines(seen: jobs.Preview) -> list[str]:
+    """What the jobs would do at a moment, one line a job."""
+    repays = "repays" if seen.repaid == 1 else "repay"
+    repaid = f" ({seen.repaid:,} of them {repays} points owed)" if seen.repaid else ""
+    return [
+        f"preview of the jobs at {seen.at.isoformat()}: nothing was written",
+        f"  release   {_n(seen.released, 'point')} from {_n(seen.released_lots, 'lot')} of "
+        f"{_n(seen.released_members, 'member')}{repaid}",
+        f"  expire    {_n(seen.expired, 'point')} from {_n(seen.expired_lots, 'lot')} of "
+        f"{_n(seen.expired_members, 'member')}",
+        f"  remind    {_n(seen.reminders, 'reminder')} to {_n(seen.reminded_members, 'member')}, "
+        f"about {_n(seen.reminded, 'point')}",
+        f"  birthday  {_n(seen.birthdays, 'bonus', 'bonuses')}, "
+        f"{_n(seen.birthday_points, 'point')}",
+    ]
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    """A count for people to read: thousands grouped, the noun agreeing ("1 point")."""
+    return counted(count, singular, plural, grouped=True)
+
+
+EXAMPLES = """\
+examples:
+  coalition run                       serve http://127.0.0.1:8000/graphql
+  coalition run --host 0.0.0.0 --port 9000
+  coalition program validate FILE     check a program file
+  coalition program apply FILE        make it the program in force
+  coalition token ana                 a member token (Authorization: Bearer ...)
+  coalition jobs run                  do what the points jobs have due now
+
+Settings come from the environment: COALITION_DATABASE_URL, COALITION_REDIS_URL,
+COALITION_PROGRAM, COALITION_DATA_DIR, HOST, PORT... (README.md, "Configuration")."""
+
+
+def _port(value: str) -> int:
+    """A TCP port for argparse: 1 to 65535, or a usage error saying so."""
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose paragraphs to the terminal's width; keeps a paragraph with indented lines
+    (the examples) as it is written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            if any(line.startswith(" ") for line in paragraph.splitlines()):
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+    examples: str = "",
+) -> argparse.ArgumentParser:
+    """A subcommand: `summary` in its parent's list, the description and examples in its -h."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"examples:\n{examples}" if examples else None,
+        formatter_class=_HelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coalition",
+        description="Coalition, a GraphQL loyalty platform: serve the API, migrate the "
+        "database, check and apply program files, run the points jobs, mint member tokens "
+        "for trying the API.",
+        epilog=EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    commands = parser.add_subparsers(
+        title="commands",
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="one of these; `coalition COMMAND -h` describes it",
+    )
+
+    run = _command(
+        commands,
+        "run",
+        "serve the API (embedded SQLite and Redis by default)",
+        "Serves the GraphQL API at /graphql until SIGTERM or Ctrl-C. It migrates the "
+        "database first; an empty database takes COALITION_PROGRAM (the demo program by "
+        "default) as its first program version and, in development, the demo members. "
+        "Without COALITION_DATABASE_URL and COALITION_REDIS_URL it uses a SQLite file and an "
+        "embedded redis-server under COALITION_DATA_DIR (./var).",
+        "  coalition run\n"
+        "  coalition run --port 9000\n"
+        "  coalition run --host 0.0.0.0 --port 8080   # reachable from other machines",
+    )
+    run.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        help="the address to listen on (default: $HOST, else 127.0.0.1; 0.0.0.0 for every "
+        "interface)",
+    )
+    run.add_argument(
+        "--port",
+        type=_port,
+        metavar="PORT",
+        help="the TCP port to listen on, 1 to 65535 (default: $PORT, else 8000)",
+    )
+
+    _command(
+        commands,
+        "migrate",
+        "bring the database schema up to date",
+        "Applies the migrations the database has not had yet, and says what it did: created "
+        "the schema (an empty database), applied some migrations, or found it up to date. "
+        "`coalition run` does this at every start too; it is safe to run again.",
+        "  coalition migrate\n"
+        "  COALITION_DATABASE_URL=postgresql://user:pass@host/db coalition migrate",
+    )
+
+    program = _command(
+        commands,
+        "program",
+        "check or apply a program file",
+        "The program file (TOML) describes the whole program: rates, rules, campaigns, "
+        "actions, tiers, rewards, partners, badges and leaderboards (deploy/program-file.md).",
+        "  coalition program validate my-program.toml\n  coalition program apply my-program.toml",
+    )
+    program_actions = program.add_subparsers(
+        title="actions",
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="what to do with the file; `coalition program ACTION -h` describes it",
+    )
+    validate = _command(
+        program_actions,
+        "validate",
+        "check a program file and report every mistake with its location",
+        "Reads the file and checks it without touching the database. Exit code 0 if it is "
+        "valid (with a count of what it defines), 1 with one line per mistake if not, 2 if "
+        "there is no such file.",
+        "  coalition program validate app/demo_program.toml",
+    )
+    validate.add_argument("file", metavar="FILE", help="the program file (TOML) to check")
+    apply = _command(
+        program_actions,
+        "apply",
+        "make a program file the program in force, as a new version",
+        "Checks the file, then records it as the next program version unless it is the "
+        "version in force already; running servers pick it up within seconds. Past "
+        "transactions keep the version they were computed with.",
+        "  coalition program apply my-program.toml",
+    )
+    apply.add_argument("file", metavar="FILE", help="the program file (TOML) to apply")
+
+    token = _command(
+        commands,
+        "token",
+        "mint a member JWT (for trying the API)",
+        "Prints a member token signed with COALITION_JWT_SECRET, for the Authorization: "
+        "Bearer header. The member need not exist yet: enrollMember creates it.",
+        "  coalition token ana\n"
+        "  coalition token ana --hours 2\n"
+        '  curl -H "Authorization: Bearer $(coalition token ana)" ...',
+    )
+    token.add_argument("external_id", metavar="EXTERNAL_ID", help="the member's externalId")
     token.add_argument(
-        "--hours", type=float, help="how long it lasts (default: COALITION_JWT_MAX_LIFETIME_HOURS)"
+        "--hours",
+        type=float,
+        help="how long the token lasts, more than 0 and at most COALITION_JWT_MAX_LIFETIME_HOURS "
+        "(default: that many hours, 24 unless set)",
     )
-    commands.add_parser("schema", help="print the GraphQL schema (SDL)")
-    jobs = commands.add_parser("jobs", help="run the points life-cycle jobs once")
-    jobs.add_argument("action", choices=["run"])
-    jobs.add_argument(
+
+    _command(
+        commands,
+        "schema",
+        "print the GraphQL schema (SDL)",
+        "Prints the schema in GraphQL's schema definition language, as schema.graphql holds "
+        "it (`make schema` writes that file).",
+        "  coalition schema > schema.graphql",
+    )
+
+    jobs_command = _command(
+        commands,
+        "jobs",
+        "run the points life-cycle jobs once",
+        "The jobs release pending points whose wait is over, expire points past their expiry, "
+        "remind members of points about to expire and give birthday bonuses. The server runs "
+        "them every COALITION_JOBS_EVERY_SECONDS; this runs them once.",
+        "  coalition jobs run\n  coalition jobs run --at 2027-01-01T00:00:00+02:00",
+    )
+    jobs_actions = jobs_command.add_subparsers(
+        title="actions",
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="`coalition jobs run -h` describes it",
+    )
+    jobs_run = _command(
+        jobs_actions,
+        "run",
+        "do what is due now, or preview a moment with --at",
+        "Does everything due as of now, each member in a transaction of its own; safe to run "
+        "twice or beside a server. With --at it writes nothing and says what the jobs would "
+        "do at that moment.",
+        "  coalition jobs run\n"
+        "  coalition jobs run --at 2027-01-01T00:00:00+02:00   # preview; writes nothing",
+    )
+    jobs_run.add_argument(
         "--at",
-        help="preview what the jobs would do at this moment (ISO, with offset); writes nothing",
+        metavar="MOMENT",
+        help="preview what the jobs would do at this moment (ISO 8601 with an offset, like "
+        "2027-01-01T00:00:00+02:00); writes nothing",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     try:
         settings = Settings.from_env()
@@ -252,10 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "migrate", "program", "jobs"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
-        return run(settings)
+        return run(settings, host=args.host, port=args.port)
     if args.command == "migrate":
-        asyncio.run(storage.migrate(settings.tortoise_url))
-        print("database schema is up to date")
+        print(asyncio.run(storage.migrate(settings.tortoise_url)).describe())
         return 0
     if args.command == "program":
         return _program_command(settings, args)
@@ -268,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.hours is not None and args.hours > longest:
             print(
-                f"coalition: --hours {args.hours:g} is longer than the {longest} hours this "
-                "server accepts (COALITION_JWT_MAX_LIFETIME_HOURS)",
+                f"coalition: --hours {args.hours:g} is longer than the "
+                f"{counted(longest, 'hour')} this server accepts "
+                "(COALITION_JWT_MAX_LIFETIME_HOURS)",
                 file=sys.stderr,
             )
             return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -14,6 +15,7 @@ from tortoise.migrations.api import migrate as run_migrations
 
 from app.embedded_redis import EmbeddedRedis
 from app.settings import Settings
+from domain.words import counted
 
 log = logging.getLogger("coalition.storage")
 
@@ -41,13 +43,43 @@ def _connection(url: str) -> str | dict[str, Any]:
     return {**expanded, "engine": "app.sqlite_backend"}
 
 
-async def migrate(url: str) -> None:
+@dataclass(frozen=True)
+class Migrated:
+    """What `migrate` did: the migrations it applied ("domain.0002_program_rules"...), in order."""
+
+    applied: tuple[str, ...]
+
+    @property
+    def created(self) -> bool:
+        """The database was empty: its schema was created from the core's first migration on
+        (another app's first migration only adds that app's tables to a schema)."""
+        return "domain.0001_initial" in self.applied
+
+    def describe(self) -> str:
+        if self.created:
+            return f"created the database schema ({counted(len(self.applied), 'migration')})"
+        if self.applied:
+            return (
+                f"applied {counted(len(self.applied), 'migration')} to the database schema: "
+                f"{', '.join(self.applied)}"
+            )
+        return "database schema is up to date"
+
+
+async def migrate(url: str) -> Migrated:
     """Brings the schema up to date; safe to run at every start and from several processes
-    one after another (each migration is recorded once applied)."""
+    one after another (each migration is recorded once applied). Says what it applied."""
     config = tortoise_config(url)
+    applied: list[str] = []
+
+    def progress(event: str, app: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app}.{name}")
+
     async with TortoiseContext() as context:
         await context.init(config=config, _create_db=False)
-        await run_migrations(config=config)
+        await run_migrations(config=config, progress=progress)
+    return Migrated(tuple(applied))
 
 
 async def open_sql(url: str) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
@@ -13,6 +14,7 @@ from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import Action, Program
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
+from domain.words import counted
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,9 @@ async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:
         if last is not None and last["last"] is not None:
             again = sql.to_datetime(last["last"]) + spec.cooldown
             if again > unit.now:
-                local = again.astimezone(unit.program.zone).strftime("%Y-%m-%d %H:%M")
                 raise DomainError(
                     ErrorCode.LIMIT_EXCEEDED,
-                    f"{spec.key} earns points again from {local}.",
+                    f"{spec.key} earns points again from {_local(again, unit.program.zone)}.",
                     "action",
                 )
     for cap in spec.caps:
@@ -145,6 +146,14 @@ async def check_limits(unit: Unit, member_id: int, spec: Action) -> None:
         if found is not None and int(found["n"]) >= cap.count:
             raise DomainError(
                 ErrorCode.LIMIT_EXCEEDED,
-                f"{spec.key} earns points at most {cap.count} times {cap.per}.",
+                f"{spec.key} earns points at most {counted(cap.count, 'time')} {cap.per}.",
                 "action",
             )
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment for a message: ISO 8601 in the program's time zone, with its offset and the
+    zone's name, rounded up to the second so that it never says a time before the one meant."""
+    if moment.microsecond:
+        moment += timedelta(microseconds=1_000_000 - moment.microsecond)
+    return f"{moment.astimezone(zone).isoformat(timespec='seconds')} ({zone.key})"

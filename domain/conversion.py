@@ -13,6 +13,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import MAX_POINTS, ConversionRate, Direction, Partner
+from domain.words import counted
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class Quote:
     @property
     def description(self) -> str:
         fee = f", less {self.rate.fee_percent}% fee" if self.rate.fee_percent else ""
-        return f"{self.rate.points} points = {self.rate.partner_units} {self.currency}{fee}"
+        return (
+            f"{counted(self.rate.points, 'point')} = {self.rate.partner_units} {self.currency}{fee}"
+        )
 
 
 def _after_fee(gross: int, rate: ConversionRate) -> int:
@@ -48,10 +51,13 @@ def quote(partner: Partner, direction: Direction, amount: int, at: datetime) -> 
     block = rate.partner_units if direction is Direction.IN else rate.points
     blocks = amount // block
     if blocks < rate.minimum_blocks:
-        unit = partner.currency if direction is Direction.IN else "points"
+        least = rate.minimum_blocks * block
+        at_least = (
+            f"{least} {partner.currency}" if direction is Direction.IN else counted(least, "point")
+        )
         raise DomainError(
             ErrorCode.LIMIT_EXCEEDED,
-            f"Convert at least {rate.minimum_blocks * block} {unit}, in blocks of {block}.",
+            f"Convert at least {at_least}, in blocks of {block}.",
             "amount",
         )
     if direction is Direction.IN:

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from domain.program import Campaign, CampaignKind, Program, PurchaseRule, RuleKind, Selector
+from domain.words import counted
 
 ZERO = Decimal(0)
 
@@ -207,7 +208,9 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
 
     lines.append(
         BreakdownLine(
-            "base", f"{rate} points per {currency} on {_money(eligible, currency)}", eligible * rate
+            "base",
+            f"{counted(rate, 'point')} per {currency} on {_money(eligible, currency)}",
+            eligible * rate,
         )
     )
 

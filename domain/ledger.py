@@ -26,6 +26,7 @@ from domain.program import MAX_POINTS, Expiry
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
 from domain.views import MemberView, TransactionView
+from domain.words import counted
 
 ISSUANCE = "issuance"  # points the program creates when members earn
 REDEMPTION = "redemption"  # points members spend on rewards
@@ -135,7 +136,9 @@ class WalletFull(DomainError):
 class InsufficientPoints(DomainError):
     def __init__(self, wanted: int) -> None:
         super().__init__(
-            ErrorCode.INSUFFICIENT_POINTS, f"Not enough points: {wanted} are needed.", None
+            ErrorCode.INSUFFICIENT_POINTS,
+            f"Not enough points: this takes {counted(wanted, 'point')}.",
+            None,
         )
 
 

@@ -18,6 +18,7 @@ from domain.money import canonical, parse_amount, parse_currency_code
 from domain.program import CampaignKind, Period, Program
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
+from domain.words import counted
 
 MAX_LINES = 500
 # A till's clock may run a little fast; a purchase from further in the future is a mistake.
@@ -169,8 +170,8 @@ async def record(
         if award.points > ledger.MAX_MOVEMENT:
             raise DomainError(
                 ErrorCode.LIMIT_EXCEEDED,
-                f"This purchase would earn {award.points} points; one purchase earns at most "
-                f"{ledger.MAX_MOVEMENT}.",
+                f"This purchase would earn {counted(award.points, 'point')}; one purchase earns "
+                f"at most {ledger.MAX_MOVEMENT}.",
                 "amount",
             )
         transaction = None

@@ -13,6 +13,7 @@ from domain.models import Redemption, RewardStock
 from domain.program import Program, Reward
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
+from domain.words import counted
 
 ISSUED = "ISSUED"
 FULFILLED = "FULFILLED"
@@ -157,7 +158,8 @@ async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
     if found is not None and int(found["n"]) >= reward.limit.count:
         raise DomainError(
             ErrorCode.LIMIT_EXCEEDED,
-            f"{reward.name.get()} can be redeemed {reward.limit.count} times {reward.limit.per}.",
+            f"{reward.name.get()} can be redeemed {counted(reward.limit.count, 'time')} "
+            f"{reward.limit.per}.",
             "rewardId",
         )
 

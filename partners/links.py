@@ -64,6 +64,7 @@ async def link(
                     partner_id=partner.id,
                     member_id=wallet.member_id,
                     partner_member_id=partner_member_id,
+                    linked_at=unit.now,
                     using_db=unit.conn,
                 )
             except IntegrityError:

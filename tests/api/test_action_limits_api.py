@@ -165,7 +165,7 @@ async def test_a_weekly_cap_starts_again_on_monday_at_local_midnight(api: API, c
     await earns(api, ana, "WEEKLY_QUIZ")
     clock.set("2026-03-15T21:59:00+00:00")  # 23:59 on Sunday 15 March in Bucharest
     message = await refused(api, ana, "WEEKLY_QUIZ")
-    assert message == "WEEKLY_QUIZ earns points at most 1 times per week."
+    assert message == "WEEKLY_QUIZ earns points at most 1 time per week."
     clock.set("2026-03-15T22:00:00+00:00")  # 00:00 on Monday 16 March in Bucharest
     await earns(api, ana, "WEEKLY_QUIZ")
     clock.set("2026-03-22T21:00:00+00:00")  # 23:00 on Sunday 22 March
@@ -199,7 +199,7 @@ async def test_a_yearly_cap_counts_the_local_calendar_year(api: API, clock: Manu
     await earns(api, ana, "YEARLY_SURVEY")
     clock.set("2026-10-01T12:00:00+00:00")
     message = await refused(api, ana, "YEARLY_SURVEY")
-    assert message == "YEARLY_SURVEY earns points at most 1 times per year."
+    assert message == "YEARLY_SURVEY earns points at most 1 time per year."
     assert await api.balance(ana) == 80
 
 
@@ -209,7 +209,7 @@ async def test_a_lifetime_cap_never_starts_again(api: API, clock: ManualClock):
     clock.set("2026-03-01T10:00:00+00:00")
     await earns(api, ana, "APP_RATING")
     message = await refused(api, ana, "APP_RATING")
-    assert message == "APP_RATING earns points at most 1 times in all."
+    assert message == "APP_RATING earns points at most 1 time in all."
     clock.set("2036-03-01T10:00:00+00:00")
     await refused(api, ana, "APP_RATING")
     bea = await api.enroll("bea")
@@ -224,15 +224,38 @@ async def test_a_cooldown_refuses_until_it_has_passed_and_says_when(api: API, cl
     await earns(api, ana, "STORY_SHARE")
     clock.set("2026-03-10T10:09:59+00:00")
     message = await refused(api, ana, "STORY_SHARE")
-    assert message == "STORY_SHARE earns points again from 2026-03-10 12:10."
+    # In the program's time zone, with its offset and name.
+    assert message == (
+        "STORY_SHARE earns points again from 2026-03-10T12:10:00+02:00 (Europe/Bucharest)."
+    )
     clock.set("2026-03-10T10:10:00+00:00")
     await earns(api, ana, "STORY_SHARE")
     # The cooldown runs from the last award, per member.
     clock.set("2026-03-10T10:15:00+00:00")
-    assert "again from 2026-03-10 12:20" in await refused(api, ana, "STORY_SHARE")
+    assert "again from 2026-03-10T12:20:00+02:00 (Europe/Bucharest)" in await refused(
+        api, ana, "STORY_SHARE"
+    )
     bea = await api.enroll("bea")
     await earns(api, bea, "STORY_SHARE")
     assert await api.balance(ana) == 10
+
+
+async def test_a_cooldown_says_summer_time_and_never_a_moment_too_early(
+    api: API, clock: ManualClock
+):
+    await api.use_program(TEXT)
+    ana = await api.enroll("ana")
+    clock.set("2026-07-01T09:00:30.250000+00:00")  # 12:00:30.25 in Bucharest, UTC+3
+    await earns(api, ana, "STORY_SHARE")
+    clock.set("2026-07-01T09:05:00+00:00")
+    message = await refused(api, ana, "STORY_SHARE")
+    # 12:10:30.25 is said as 12:10:31: at the moment said, the action earns again.
+    assert message == (
+        "STORY_SHARE earns points again from 2026-07-01T12:10:31+03:00 (Europe/Bucharest)."
+    )
+    said = datetime.fromisoformat(message.split("from ")[1].split(" (")[0])
+    clock.set(said.isoformat())
+    await earns(api, ana, "STORY_SHARE")
 
 
 async def test_simultaneous_actions_one_below_the_cap_award_exactly_one(

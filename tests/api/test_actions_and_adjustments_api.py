@@ -247,7 +247,11 @@ async def test_an_adjustment_below_zero_is_insufficient_points_and_writes_nothin
     payload = await adjust(api, ana, -101, "too much")
     assert payload["transaction"] is None
     assert [e["code"] for e in payload["userErrors"]] == ["INSUFFICIENT_POINTS"]
+    assert payload["userErrors"][0]["message"] == "Not enough points: this takes 101 points."
     assert await table_counts() == counts
+    bea = await api.enroll("bea")
+    (one,) = (await adjust(api, bea, -1, "one too many"))["userErrors"]
+    assert one["message"] == "Not enough points: this takes 1 point."
     assert await api.balance(ana) == 100
     # Exactly the balance is fine.
     exact = await adjust(api, ana, -100, "all of it")

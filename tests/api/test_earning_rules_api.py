@@ -134,7 +134,7 @@ async def test_an_exclude_rule_takes_its_lines_out_of_the_eligible_amount(api: A
             "description": "Gift cards earn no points: 80.00 RON earn nothing",
             "points": "0",
         },
-        {"rule": "base", "description": "1 points per RON on 40.00 RON", "points": "40"},
+        {"rule": "base", "description": "1 point per RON on 40.00 RON", "points": "40"},
     ]
     assert payload["purchase"]["points"] == 40
     assert Decimal(payload["purchase"]["eligibleAmount"]) == Decimal(40)
@@ -596,7 +596,7 @@ async def test_rule_and_campaign_multipliers_add_they_do_not_compound(api: API):
     )
     # Coffee: 10 base + 10 (x2) + 20 (x3) = x4, not x6; the water earns its 5.
     assert payload["transaction"]["breakdown"] == [
-        {"rule": "base", "description": "1 points per RON on 15.00 RON", "points": "15"},
+        {"rule": "base", "description": "1 point per RON on 15.00 RON", "points": "15"},
         {
             "rule": "rule:double-coffee",
             "description": "Double points on coffee: x2",

@@ -186,6 +186,15 @@ async def test_a_partner_links_a_member_to_its_own_account_id(api: API):
     assert seen["member"] == {"externalId": "ana"}
 
 
+async def test_a_link_is_dated_by_the_app_s_clock(api: API):
+    clock = api.use_clock()
+    clock.set("2026-03-10T10:00:00+00:00")
+    await api.enroll("ana")
+    assert (await link(api, {"externalId": "ana"}, "skyways", "SKY-77"))["userErrors"] == []
+    (row,) = await sql.rows(sql.connection(), "SELECT linked_at FROM partner_link")
+    assert sql.to_datetime(row["linked_at"]) == clock.now()
+
+
 async def test_linking_again_is_idempotent(api: API):
     await api.enroll("ana")
     first = await link(api, {"externalId": "ana"}, "skyways", "SKY-77")

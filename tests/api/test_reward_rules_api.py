@@ -198,7 +198,7 @@ async def test_a_monthly_limit_holds_for_the_month_and_starts_again_the_next(
     ana = await member_with(api, "ana", 1000)
     await redeemed(api, "monthly-gift", ana)
     error = await refused(api, "monthly-gift", ana, "LIMIT_EXCEEDED")
-    assert error["message"] == "Monthly gift can be redeemed 1 times per month."
+    assert error["message"] == "Monthly gift can be redeemed 1 time per month."
     # An hour into the first day of next month, in Bucharest.
     local = clock.now().astimezone(BUCHAREST)
     first = (local.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -212,7 +212,7 @@ async def test_cancelled_redemptions_do_not_count_towards_a_limit(api: API):
     ana = await member_with(api, "ana", 1000)
     tote = await redeemed(api, "welcome-tote", ana)
     error = await refused(api, "welcome-tote", ana, "LIMIT_EXCEEDED")
-    assert error["message"] == "Welcome tote can be redeemed 1 times in all."
+    assert error["message"] == "Welcome tote can be redeemed 1 time in all."
     assert (await api.cancel(tote["id"]))["userErrors"] == []
     await redeemed(api, "welcome-tote", ana)
     await refused(api, "welcome-tote", ana, "LIMIT_EXCEEDED")

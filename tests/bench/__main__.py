@@ -107,7 +107,7 @@ class Floor:
                 f"Purchase {order}",
                 # A whole breakdown line, as recordPurchase writes it: `me` reads them back.
                 json.dumps(
-                    [{"rule": "base", "description": "1 points per RON", "points": str(amount)}]
+                    [{"rule": "base", "description": "1 point per RON", "points": str(amount)}]
                 ),
                 now,
             )

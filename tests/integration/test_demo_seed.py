@@ -1,34 +1,55 @@
-"""The demo members that `make run` seeds: real history, made once, on the demo program."""
+"""The demo members that `make run` seeds: real history over the past months, made once, on the
+demo program, as the services and the jobs would have made it."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app import demo
 from app.asgi import prepare, read_program
 from app.settings import DEMO_PROGRAM
-from domain import history, sql
+from domain import history, jobs, sql
 from tests.helpers import Stores, assert_ledger_consistent, table_counts
 
+NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+# The kinds that count toward a member's lifetime points when nothing is refunded or adjusted.
+EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL"}
 
-async def kinds(external_id: str) -> list[str]:
-    rows = await sql.rows(
+
+async def transactions(external_id: str) -> list[dict[str, Any]]:
+    """The member's transactions in the order they were written, with their wallet entry."""
+    return await sql.rows(
         sql.connection(),
-        "SELECT t.kind FROM ledger_transaction t JOIN member m ON m.id = t.member_id "
+        "SELECT t.id, t.kind, t.occurred_at, t.breakdown, e.amount FROM ledger_transaction t "
+        "JOIN entry e ON e.transaction_id = t.id JOIN member m ON m.account_id = e.account_id "
         "WHERE m.external_id = ? ORDER BY t.id",
         [external_id],
     )
-    return [r["kind"] for r in rows]
+
+
+async def kinds(external_id: str) -> list[str]:
+    return [t["kind"] for t in await transactions(external_id)]
+
+
+def count(steps: list[tuple[int, str, demo.Event]], kind: type) -> int:
+    return sum(isinstance(event, kind) for _, _, event in steps)
 
 
 async def test_the_demo_is_seeded_once_with_real_history(db: Stores):
     program = await prepare(read_program(DEMO_PROGRAM))
-    assert await demo.seed(program) is True
+    assert await demo.seed(program, now=NOW) is True
+    steps = demo.history()
     counts = await table_counts()
     assert counts["member"] == len(demo.DEMO_MEMBERS)
-    assert counts["purchase"] == len(demo.DEMO_PURCHASES) + 1  # and the coffee order with lines
+    assert counts["purchase"] == count(steps, demo.Buy)
     assert counts["purchase_line"] == 3
-    assert counts["action_record"] == len(demo.DEMO_ACTIONS)
-    assert counts["redemption"] == 3
-    assert counts["partner_link"] == 2
+    actions = await sql.rows(
+        sql.connection(), "SELECT action FROM action_record WHERE action <> 'BIRTHDAY'"
+    )
+    assert len(actions) == count(steps, demo.Act)
+    assert counts["redemption"] == count(steps, demo.Redeem) == 3
+    assert counts["partner_link"] == count(steps, demo.Link) == 2
     await assert_ledger_consistent()
 
     by_name = {m: await history.member_by_external_id(m) for m in ("ana", "bogdan", "kadri")}
@@ -51,5 +72,59 @@ async def test_the_demo_is_seeded_once_with_real_history(db: Stores):
     }
     assert statuses == {"ISSUED", "FULFILLED", "CANCELLED"}
 
-    assert await demo.seed(program) is False
+    assert await demo.seed(program, now=NOW) is False
     assert await table_counts() == counts
+
+
+async def test_the_demo_history_spreads_over_the_past_months(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    await assert_ledger_consistent()
+    conn = sql.connection()
+
+    written = await sql.rows(conn, "SELECT id, occurred_at FROM ledger_transaction ORDER BY id")
+    moments = [sql.to_datetime(t["occurred_at"]) for t in written]
+    assert all(NOW - timedelta(days=410) < m <= NOW for m in moments)
+    # Written in the order it happened: history pages newest first by id, as by time.
+    assert moments == sorted(moments)
+    months = {m.astimezone(program.zone).strftime("%Y-%m") for m in moments}
+    assert len(months) >= 9, months
+    enrolled = await sql.rows(conn, "SELECT created_at FROM member")
+    assert len({sql.to_datetime(m["created_at"]).date() for m in enrolled}) == 5
+
+    # Lots expire on many different days; some have expired already, after a reminder, and
+    # some are still held.
+    lots = await sql.rows(conn, "SELECT expires_at, pending, reminded_at FROM lot")
+    expiry_days = {sql.to_datetime(lot["expires_at"]).date() for lot in lots}
+    assert len(expiry_days) >= 20, expiry_days
+    assert "EXPIRE" in await kinds("kadri")
+    assert any(lot["reminded_at"] is not None for lot in lots)
+    assert any(lot["pending"] for lot in lots)
+    birthdays = await sql.rows(conn, "SELECT kind FROM ledger_transaction WHERE kind = 'BIRTHDAY'")
+    assert birthdays, "birthdays within the story were celebrated"
+
+    # The jobs ran along the way: as of now they have nothing left to do.
+    due = await jobs.preview(program, NOW)
+    assert (due.released, due.expired, due.reminders) == (0, 0, 0), due
+
+    # Ana climbed the tiers along the way: silver, then gold months later, then flew as gold.
+    ana = await history.member_by_external_id("ana")
+    assert ana is not None
+    reached: dict[str, datetime] = {}
+    lifetime = 0
+    for t in await transactions("ana"):
+        if t["kind"] in EARNING:
+            lifetime += int(t["amount"])
+        reached.setdefault(program.tier_for(lifetime).key, sql.to_datetime(t["occurred_at"]))
+    assert lifetime == ana.lifetime
+    assert list(reached) == ["bronze", "silver", "gold"]
+    assert reached["silver"] < reached["gold"] - timedelta(days=60)
+    assert reached["gold"] < NOW - timedelta(days=60)
+    flights = [t for t in await transactions("ana") if "gold-flyer" in str(t["breakdown"])]
+    assert len(flights) == 1
+    assert sql.to_datetime(flights[0]["occurred_at"]) > reached["gold"]
+
+
+def test_the_demo_story_is_the_same_every_time():
+    assert demo.history() == demo.history()
+    assert all(days >= 1 for days, _, _ in demo.history()), "every moment is in the past"

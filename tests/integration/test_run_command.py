@@ -140,14 +140,15 @@ class Server:
 
 
 @contextmanager
-def _serving(env: dict[str, str]) -> Iterator[Server]:
-    """`coalition run`, ready to serve; whatever happens, nothing of it outlives the block."""
+def _serving(env: dict[str, str], *flags: str, port: int | None = None) -> Iterator[Server]:
+    """`coalition run` with `flags`, ready to serve on 127.0.0.1 at `port` (by default the
+    environment's PORT); whatever happens, nothing of it outlives the block."""
     data_dir = Path(env["COALITION_DATA_DIR"])
     log = data_dir / "coalition-run.log"
-    process = _spawn(["run"], env, log)
+    process = _spawn(["run", *flags], env, log)
     children: set[int] = set()
     try:
-        base = f"http://127.0.0.1:{env['PORT']}"
+        base = f"http://127.0.0.1:{port or env['PORT']}"
         _wait_ready(base, process, log)
         with redis.Redis(unix_socket_path=str(data_dir / "redis.sock")) as client:
             redis_pid = int(client.info("server")["process_id"])
@@ -241,6 +242,20 @@ def test_make_run_serves_the_demo_with_live_events(served: tuple[str, Path]) -> 
     events.close()
 
 
+def test_run_serves_on_the_host_and_port_its_flags_name(tmp_path: Path) -> None:
+    # HOST and PORT name another address: the flags win over them.
+    env = _environment(tmp_path, HOST="127.0.0.2")
+    port = _free_port()
+    with _serving(env, "--host", "127.0.0.1", "--port", str(port), port=port) as server:
+        assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
+        for elsewhere in (f"127.0.0.1:{env['PORT']}", f"127.0.0.2:{port}"):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://{elsewhere}/readyz", timeout=5)
+        output = server.stop(signal.SIGTERM)
+    assert f"Coalition is starting on http://127.0.0.1:{port}/graphql" in output
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in output
+
+
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with _serving(_environment(tmp_path)) as server:
         output = server.stop(signal.SIGTERM)
@@ -290,7 +305,9 @@ ADMIN = {"X-API-Key": DEV_ADMIN_API_KEY}
 HELD = [f"held-{n:02}" for n in range(30)]  # the jobs' work: held points, expiring points
 SPENDERS = [f"spender-{n}" for n in range(6)]  # the requests' work: purchases, redemptions
 JOBS_RUNS = 3
-REPORT = re.compile(r"released (\d+) points, expired (\d+) points, sent (\d+) expiry reminders")
+REPORT = re.compile(
+    r"released ([\d,]+) points?, expired ([\d,]+) points?, sent ([\d,]+) expiry reminders?"
+)
 
 
 def _mutate(
@@ -420,7 +437,10 @@ def test_sqlite_requests_and_jobs_runs_beside_each_other_all_succeed(tmp_path: P
     assert failures == [], f"{len(failures)} failed requests, as: {failures[:3]}"
     for run, log in zip(runs, logs, strict=True):
         assert run.returncode == 0, log.read_text()[-3000:]
-    done = [tuple(int(n) for n in REPORT.search(log.read_text()).groups()) for log in logs]  # type: ignore[union-attr]
+    done = [
+        tuple(int(n.replace(",", "")) for n in REPORT.search(log.read_text()).groups())  # type: ignore[union-attr]
+        for log in logs
+    ]
     assert [sum(column) for column in zip(*done, strict=True)] == [
         to_release,
         to_expire,

@@ -232,3 +232,9 @@ def test_a_quote_never_moves_a_negative_amount_nor_more_than_its_blocks_and_is_s
     again = quote(partner(chosen), direction, consumed, NOW)
     assert moved(again) == moved(got)
     assert again.rate == got.rate
+
+
+def test_a_rate_of_one_point_says_point():
+    beanery = partner(rate(OUT, 1, 15), currency="BEAN")
+    assert quote(beanery, OUT, 3, NOW).description == "1 point = 15 BEAN"
+    assert quote(SKYWAYS, IN, 1000, NOW).description == "250 points = 1000 MILE"

@@ -235,7 +235,7 @@ def test_an_exclude_rule_removes_its_lines_from_the_eligible_amount():
             "description": "no-gift-cards: 50.00 RON earn nothing",
             "points": "0",
         },
-        {"rule": "base", "description": "1 points per RON on 50.00 RON", "points": "50"},
+        {"rule": "base", "description": "1 point per RON on 50.00 RON", "points": "50"},
     ]
 
 
