@@ -15,6 +15,7 @@ from domain import history, views
 from domain.actors import ADMIN, ANONYMOUS, Actor, ActorKind
 from domain.errors import InvalidInput
 from domain.members import check_external_id
+from domain.words import counted
 from partners import api_keys
 
 # Issuers' clocks and ours may disagree this much about exp, iat and nbf.
@@ -85,7 +86,7 @@ def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
     if lifetime > credentials.max_token_hours * 3600:
         raise Unauthenticated(
             "The bearer token is not valid: the token lives longer than the "
-            f"{credentials.max_token_hours} hours this server accepts."
+            f"{counted(credentials.max_token_hours, 'hour')} this server accepts."
         )
     return claims
 

@@ -128,4 +128,5 @@ async def test_the_maximum_lifetime_is_configurable(
     if accepted:
         assert_accepted(response)
     else:
-        assert_refused(response, f"longer than the {max_hours} hours this server accepts")
+        hours = "1 hour" if max_hours == "1" else f"{max_hours} hours"
+        assert_refused(response, f"longer than the {hours} this server accepts")
