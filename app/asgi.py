@@ -25,7 +25,7 @@ from gamification.fanout import Fanout
 from partners import registry
 from schema.auth import Credentials
 from schema.build import build_schema
-from schema.http import GraphQLView
+from schema.http import GraphQLView, graphiql_asset
 from schema.http_errors import EXCEPTION_HANDLERS, ErrorCode, error_response, negotiate
 
 log = logging.getLogger("coalition")
@@ -271,5 +271,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+    if not settings.production:
+        routes.append(Route("/graphql/assets/{name}", graphiql_asset))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     return BodyLimit(app, settings.max_body_bytes)

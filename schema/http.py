@@ -1,15 +1,17 @@
-"""The GraphQL endpoint over HTTP, as the GraphQL-over-HTTP spec has it: who is calling, and
-the media type and the status of every answer."""
+"""The GraphQL endpoint over HTTP, as the GraphQL-over-HTTP spec has it: who is calling, the
+media type and the status of every answer, and GraphiQL served from the package itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -32,6 +34,36 @@ from schema.http_errors import (
     refusal_response,
 )
 from schema.loaders import Loaders
+
+# GraphiQL and React, vendored with their licences (graphiql/README.md): the page loads
+# nothing from any other host.
+GRAPHIQL_DIR = Path(__file__).with_name("graphiql")
+_JS = "text/javascript; charset=utf-8"
+GRAPHIQL_ASSETS = {
+    "graphiql.min.css": "text/css; charset=utf-8",
+    "graphiql.min.js": _JS,
+    "react.production.min.js": _JS,
+    "react-dom.production.min.js": _JS,
+    "start.js": _JS,
+}
+# The page loads and fetches from this origin only; inline styles are GraphiQL's own.
+GRAPHIQL_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+async def graphiql_asset(request: Request) -> Response:
+    """GET /graphql/assets/{name}: one of GraphiQL's files, from the package."""
+    name = request.path_params["name"]
+    if name not in GRAPHIQL_ASSETS:
+        raise StarletteHTTPException(404)
+    return FileResponse(
+        GRAPHIQL_DIR / name,
+        media_type=GRAPHIQL_ASSETS[name],
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 def is_request_error(data: Any) -> bool:
@@ -103,6 +135,12 @@ class GraphQLView(GraphQL[Context, None]):
     def should_render_graphql_ide(self, request: Any) -> bool:
         # Without GraphiQL (production), a GET without a query is a request without a query.
         return self.graphql_ide is not None and super().should_render_graphql_ide(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            (GRAPHIQL_DIR / "index.html").read_text(encoding="utf-8"),
+            headers={"Content-Security-Policy": GRAPHIQL_POLICY},
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -8,6 +8,7 @@ checks both media types."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -372,6 +373,26 @@ async def test_graphiql_is_served_to_a_browser_in_development(api: API):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "graphiql" in response.text.lower()
+    # Everything it loads comes from this server (tests/api/test_graphiql_browser.py runs it).
+    assert "//" not in response.text, response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    loads = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assets = [url for url in loads if not url.startswith("data:")]
+    assert len(assets) == 5, loads
+    for url in assets:
+        assert url.startswith("/graphql/assets/"), url
+        asset = await api.client.get(url)
+        assert asset.status_code == 200, url
+        kind = "text/css" if url.endswith(".css") else "text/javascript"
+        assert asset.headers["content-type"].startswith(kind), (url, asset.headers)
+        assert len(asset.content) > 100, url
+
+
+@pytest.mark.parametrize("name", ["index.html", "LICENSE.react", "README.md", "..%2Fhttp.py", "x"])
+async def test_graphiql_assets_are_only_its_own_files(api: API, name: str):
+    response = await api.client.get(f"/graphql/assets/{name}")
+    errors = assert_refused_request(response, 404)
+    assert codes(errors) == ["NOT_FOUND"], errors
 
 
 INTROSPECTION = "{ __schema { queryType { name } mutationType { name } } }"
