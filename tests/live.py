@@ -21,17 +21,36 @@ from tests.helpers import BASE_PROGRAM
 LOUD_SKIPS: list[str] = []
 
 
+def chromium() -> str | None:
+    """Debian's chromium (`apt-get install chromium`, as .ci/run does), or another on PATH."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def playwright_missing() -> str | None:
+    """Why the browser tests cannot drive a browser, or None when they can."""
+    if chromium() is None:
+        return "no chromium"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "no playwright (pip install -e '.[dev]')"
+    return None
+
+
 def node_missing() -> str | None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         return "no node/npm on PATH"
     return None
 
 
-def skip_loudly(message: str) -> None:
-    import pytest
-
+def loudly(message: str) -> str:
+    """`message`, remembered to be said again at the end of the run: `pytest.skip(loudly(...))`."""
     LOUD_SKIPS.append(message)
-    pytest.skip(message)
+    return message
 
 
 @asynccontextmanager

@@ -14,8 +14,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from app.settings import Settings
-from tests.live import app_without_stores, node_missing, serving, skip_loudly
+from tests.live import app_without_stores, loudly, node_missing, serving
 
 TOOLS = Path(__file__).resolve().parents[2] / ".ci"
 
@@ -38,7 +40,7 @@ def _node() -> str:
     """node, with graphql-http installed beside .ci/package.json; skips loudly otherwise."""
     missing = node_missing()
     if missing:
-        skip_loudly(f"GRAPHQL-HTTP AUDIT SKIPPED: {missing}")
+        pytest.skip(loudly(f"GRAPHQL-HTTP AUDIT SKIPPED: {missing}"))
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node is not None
     assert npm is not None
@@ -52,10 +54,8 @@ def _node() -> str:
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failed:
             output = getattr(failed, "stderr", b"") or b""
-            skip_loudly(
-                "GRAPHQL-HTTP AUDIT SKIPPED: npm could not install graphql-http: "
-                + output.decode(errors="replace").strip()[-500:]
-            )
+            reason = output.decode(errors="replace").strip()[-500:]
+            pytest.skip(loudly(f"GRAPHQL-HTTP AUDIT SKIPPED: npm could not install it: {reason}"))
     return node
 
 
