@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.asgi import Runtime, create_app
 from app.settings import Settings
 from schema import http
-from tests.helpers import API, Stores, table_counts
+from tests.helpers import API, table_counts
+from tests.live import app_without_stores
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -27,13 +27,14 @@ LIMIT = 1_048_576
 
 
 @pytest.fixture
-async def client(stores: Stores, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app as a server exposes it: an exception that escapes it is the 500 it answers.
-    Over the session's stores as they are: these requests read nothing a test could change."""
-    app = create_app(settings, Runtime(stores.program, stores.redis))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as client:
-        yield client
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a server exposes it (an exception that escapes it is the 500 it answers),
+    with no stores behind it: these requests read the program and the schema only, so they
+    run once, not once per database."""
+    async with app_without_stores(settings) as app:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://coalition.test") as c:
+            yield c
 
 
 async def post(
@@ -432,8 +433,7 @@ async def test_a_body_over_the_limit_is_a_413(client: httpx.AsyncClient, media: 
     assert str(LIMIT) in message
 
 
-async def test_a_content_length_that_is_not_a_number_is_a_400(stores: Stores, settings: Settings):
-    app = create_app(settings, Runtime(stores.program, stores.redis))
+async def test_a_content_length_that_is_not_a_number_is_a_400(settings: Settings):
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -456,7 +456,8 @@ async def test_a_content_length_that_is_not_a_number_is_a_400(stores: Stores, se
         "client": ("127.0.0.1", 1),
         "server": ("coalition.test", 80),
     }
-    await app(scope, receive, send)
+    async with app_without_stores(settings) as app:
+        await app(scope, receive, send)
     start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     assert start["status"] == 400
     assert (b"content-type", b"application/json") in start["headers"]
