@@ -10,7 +10,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +26,8 @@ from partners import registry
 from partners.api_keys import KeyRing
 from schema.auth import Credentials
 from schema.build import build_schema
-from schema.http import GraphQLView
+from schema.http import GraphQLView, graphiql_asset
+from schema.http_errors import EXCEPTION_HANDLERS, ErrorCode, error_response, negotiate
 
 log = logging.getLogger("coalition")
 
@@ -146,12 +147,19 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        media_type = negotiate(headers.get(b"accept", b"").decode("latin-1") or None)
+        declared = headers.get(b"content-length")
         if declared is not None and not declared.isdigit():
-            await JSONResponse({"error": "invalid Content-Length"}, 400)(scope, receive, send)
+            refused = error_response(
+                ErrorCode.BAD_REQUEST,
+                "The Content-Length header is not a number.",
+                media_type=media_type,
+            )
+            await refused(scope, receive, send)
             return
         if declared is not None and int(declared) > self.limit:
-            await _too_large(scope, receive, send)
+            await self._too_large(media_type)(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -162,7 +170,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await _too_large(scope, receive, send)
+                await self._too_large(media_type)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -179,9 +187,12 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse({"error": "request body too large"}, 413)(scope, receive, send)
+    def _too_large(self, media_type: str | None) -> Response:
+        return error_response(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The request body is larger than the {self.limit} bytes this server takes.",
+            media_type=media_type,
+        )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> ASGIApp:
@@ -256,12 +267,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         keys=KeyRing(lambda: state["runtime"].redis, settings.redis_prefix),
         graphiql=not settings.production,
     )
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
-        lifespan=lifespan,
-    )
+    routes = [
+        # The view takes GET and POST and answers any other method itself.
+        Route("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if not settings.production:
+        routes.append(Route("/graphql/assets/{name}", graphiql_asset))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     return BodyLimit(app, settings.max_body_bytes)

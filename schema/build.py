@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache, partial
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    validate,
+)
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -21,10 +29,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
+from strawberry.types.graphql import OperationType
 
 from domain.errors import DomainError
 from schema.common import DECIMAL_SCALAR, Decimal
 from schema.document_limits import check_input_literals, check_nesting
+from schema.http_errors import ErrorCode
 from schema.ledger.types import PointTransaction
 from schema.members.types import Member
 from schema.partners.types import Partner, PartnerApiKey
@@ -63,7 +74,11 @@ class _Parse(SchemaExtension):
     for the recursive parser or of too many tokens; a refusal raises as a syntax error does."""
 
     def on_parse(self) -> Iterator[None]:
-        self.execution_context.graphql_document = _parse(self.execution_context.query)
+        try:
+            self.execution_context.graphql_document = _parse(self.execution_context.query)
+        except GraphQLError as error:
+            _set_code(error, ErrorCode.GRAPHQL_PARSE_FAILED)
+            raise
         yield
 
 
@@ -77,9 +92,30 @@ def _validate(
     refused = check_selections(document) or check_input_literals(document)
     if refused is not None:
         return [refused]
-    return validate(
+    errors = validate(
         schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
     )
+    # Coded before they are cached, once: every request shares these very errors.
+    for error in errors:
+        _set_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+    return errors
+
+
+def _set_code(error: GraphQLError, code: ErrorCode) -> None:
+    """Gives a request error its `extensions.code`, unless a limit already gave it one."""
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code.value}
+
+
+def _code_variable_errors(execute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """graphql-core answers variables that do not coerce to their types at once, before any
+    resolver runs: a result without data whose errors have no path."""
+    result = execute(*args, **kwargs)
+    if isinstance(result, ExecutionResult) and result.data is None:
+        for error in result.errors or ():
+            if error.path is None:
+                _set_code(error, ErrorCode.INVALID_INPUT)
+    return result
 
 
 class _Validate(SchemaExtension):
@@ -145,15 +181,53 @@ class ShapeErrors(MaskErrors):
         return shaped
 
 
+def _several_operations(query: str) -> bool:
+    try:
+        document = _parse(query)
+    except GraphQLError:
+        return False  # answered as the parse step answers it
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+
+
 class CoalitionSchema(strawberry.Schema):
     def __init__(self, *args: Any, hide_suggestions: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hide_suggestions = hide_suggestions
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> StrawberryExecutionResult:
+        # Strawberry runs the first of several operations when none is named; the GraphQL
+        # spec makes that a request error ("GetOperation").
+        if operation_name is None and query and _several_operations(query):
+            error = GraphQLError(
+                "The document has several operations: name the one to run in operationName.",
+                extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE.value},
+            )
+            return StrawberryExecutionResult(data=None, errors=[error])
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+
     def _get_execute_function(self) -> Callable[..., Any]:
         # Coercing variables suggests too ("Did you mean the enum value 'IN'?").
         execute = super()._get_execute_function()
-        return partial(execute, hide_suggestions=True) if self.hide_suggestions else execute
+        if self.hide_suggestions:
+            execute = partial(execute, hide_suggestions=True)
+        return partial(_code_variable_errors, execute)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -105,13 +105,16 @@ def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
         if isinstance(definition, FragmentDefinitionNode):
             name = definition.name.value
             if name in fragments:
-                raise refuse(f"There can be only one fragment named '{name[:100]}'.", "BAD_REQUEST")
+                raise refuse(
+                    f"There can be only one fragment named '{name[:100]}'.",
+                    "GRAPHQL_VALIDATION_FAILED",
+                )
             fragments[name] = definition
     for definition in document.definitions:
         if isinstance(definition, (OperationDefinitionNode, FragmentDefinitionNode)):
             for name in _spread_names(definition.selection_set):
                 if name not in fragments:
-                    raise refuse(f"Unknown fragment '{name[:100]}'.", "BAD_REQUEST")
+                    raise refuse(f"Unknown fragment '{name[:100]}'.", "GRAPHQL_VALIDATION_FAILED")
     return fragments
 
 
@@ -137,7 +140,7 @@ def _in_dependency_order(
                     raise refuse(
                         f"Fragment '{spread[:100]}' spreads itself"
                         + (f" through {through}." if through else "."),
-                        "BAD_REQUEST",
+                        "GRAPHQL_VALIDATION_FAILED",
                     )
                 if spread not in done:
                     done[spread] = False
@@ -171,7 +174,7 @@ def _shape(
     while pending:
         current, into = pending.pop()
         if not current.selections:
-            raise refuse("A selection set must select something.", "BAD_REQUEST")
+            raise refuse("A selection set must select something.", "GRAPHQL_VALIDATION_FAILED")
         for selection in current.selections:
             tally.add(1)
             selections += 1
@@ -193,7 +196,7 @@ def _shape(
 def check_selections(document: DocumentNode) -> GraphQLError | None:
     """QUERY_TOO_COMPLEX for a document of more than MAX_SELECTIONS selections with its
     fragments spread in, or answering one place in the response with more than MAX_REPEATS
-    fields; BAD_REQUEST for what the depth rule cannot walk."""
+    fields; GRAPHQL_VALIDATION_FAILED for what the depth rule cannot walk."""
     try:
         tally = _Tally()
         fragments: dict[str, tuple[_Shape, int]] = {}

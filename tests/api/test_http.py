@@ -1,8 +1,14 @@
 """The HTTP face of the app: health, status codes for malformed requests, the body limit, query
-limits, GraphiQL and introspection by environment, production settings, and languages."""
+limits, GraphiQL and introspection by environment, production settings, and languages.
+
+These requests send no Accept header of their own (httpx sends `*/*`), so they are answered in
+application/json, where a document that does not parse or validate, or variables that do not
+fit, is a 200 with errors and no data (GraphQL over HTTP); tests/api/test_graphql_over_http.py
+checks both media types."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -43,13 +49,22 @@ def client_for(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://coalition.test")
 
 
-def assert_refused_request(response: httpx.Response, status: int = 400) -> list[dict]:
+def assert_refused_request(response: httpx.Response, status: int = 200) -> list[dict]:
+    """A request error: nothing ran, so errors, each with its code, and no data entry at all;
+    a 200 in application/json unless the request was not even a GraphQL request."""
     assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
     body = response.json()
-    assert body.get("data") is None, body
+    assert "data" not in body, body
     assert body["errors"], body
-    assert all(e.get("extensions", {}).get("code") != "INTERNAL" for e in body["errors"]), body
+    found = [e.get("extensions", {}).get("code") for e in body["errors"]]
+    assert all(found), body
+    assert "INTERNAL" not in found, body
     return body["errors"]
+
+
+def codes(errors: list[dict]) -> list[str]:
+    return [e["extensions"]["code"] for e in errors]
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -133,7 +148,8 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_400(
     raw: httpx.AsyncClient, content: bytes
 ):
     response = await raw.post("/graphql", content=content, headers=JSON)
-    assert response.status_code == 400, (response.status_code, response.text)
+    errors = assert_refused_request(response, 400)
+    assert codes(errors) == ["BAD_REQUEST"], errors
 
 
 @pytest.mark.parametrize("name", ["variables", "extensions"])
@@ -141,25 +157,29 @@ async def test_a_get_parameter_of_json_nested_too_deeply_is_a_400(raw: httpx.Asy
     # 5,000 levels: deeper than any recursive reader goes, and a URL httpx still sends.
     nested = "[" * 5_000 + "]" * 5_000
     response = await raw.get("/graphql", params={"query": "{ tiers { key } }", name: nested})
-    assert response.status_code == 400, (response.status_code, response.text)
-    assert "nested too deeply" in response.text
+    errors = assert_refused_request(response, 400)
+    assert codes(errors) == ["BAD_REQUEST"], errors
+    assert "nested too deeply" in errors[0]["message"]
 
 
-async def test_an_unknown_field_is_a_400_with_errors(api: API):
+async def test_an_unknown_field_is_a_validation_error(api: API):
     errors = assert_refused_request(await api.post("{ tiers { key colour } }"))
     assert any("colour" in e["message"] for e in errors), errors
+    assert set(codes(errors)) == {"GRAPHQL_VALIDATION_FAILED"}, errors
 
 
-async def test_a_syntax_error_is_a_400_with_errors(api: API):
+async def test_a_syntax_error_is_a_parse_error(api: API):
     errors = assert_refused_request(await api.post("{ tiers { key }"))
     assert any("Syntax Error" in e["message"] for e in errors), errors
+    assert codes(errors) == ["GRAPHQL_PARSE_FAILED"], errors
 
 
-async def test_a_variable_of_the_wrong_type_is_a_400(api: API):
+async def test_a_variable_of_the_wrong_type_is_invalid_input(api: API):
     response = await api.post(
         "query($first: Int) { rewards(first: $first) { nodes { key } } }", {"first": "ten"}
     )
-    assert_refused_request(response)
+    errors = assert_refused_request(response)
+    assert codes(errors) == ["INVALID_INPUT"], errors
 
 
 async def test_a_valid_query_is_a_200_with_data(api: API):
@@ -194,7 +214,8 @@ async def test_a_body_at_the_limit_is_served(raw: httpx.AsyncClient):
 async def test_a_declared_body_over_the_limit_is_a_413(raw: httpx.AsyncClient):
     response = await raw.post("/graphql", content=padded_query(LIMIT + 1), headers=JSON)
     assert response.request.headers["content-length"] == str(LIMIT + 1)
-    assert response.status_code == 413
+    errors = assert_refused_request(response, 413)
+    assert codes(errors) == ["PAYLOAD_TOO_LARGE"], errors
 
 
 async def stream(body: bytes, piece: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -210,7 +231,8 @@ async def test_a_streamed_body_over_the_limit_without_content_length_is_a_413(
     )
     assert "content-length" not in response.request.headers
     assert response.request.headers["transfer-encoding"] == "chunked"
-    assert response.status_code == 413
+    errors = assert_refused_request(response, 413)
+    assert codes(errors) == ["PAYLOAD_TOO_LARGE"], errors
 
 
 async def test_a_streamed_body_under_the_limit_is_served(raw: httpx.AsyncClient):
@@ -233,6 +255,7 @@ def nested(depth: int, leaf: str = "id") -> str:
 async def test_a_query_deeper_than_the_limit_is_refused(api: API):
     errors = assert_refused_request(await api.post(nested(MAX_DEPTH + 2), as_=api.admin()))
     assert any("maximum operation depth" in e["message"] for e in errors), errors
+    assert set(codes(errors)) == {"GRAPHQL_VALIDATION_FAILED"}, errors
 
 
 async def test_the_deepest_query_the_schema_allows_is_served(api: API):
@@ -263,6 +286,7 @@ async def test_a_query_of_too_many_tokens_is_refused(api: API):
     query = "{ " + "__typename " * MAX_TOKENS + "}"
     errors = assert_refused_request(await api.post(query))
     assert any("token" in e["message"].lower() for e in errors), errors
+    assert codes(errors) == ["GRAPHQL_PARSE_FAILED"], errors
 
 
 def wrapped(levels: int, opening: str, inner: str, closing: str) -> str:
@@ -329,7 +353,9 @@ async def test_a_mutation_over_get_is_refused_and_runs_nothing(api: API):
         'idempotencyKey: "get-1" }) { userErrors { code } } }'
     )
     response = await api.client.get("/graphql", params={"query": mutation}, headers=api.admin())
-    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    errors = assert_refused_request(response, 405)
+    assert codes(errors) == ["METHOD_NOT_ALLOWED"], errors
+    assert response.headers["allow"] == "POST"
     assert await api.balance(ana) == 0
 
 
@@ -347,6 +373,26 @@ async def test_graphiql_is_served_to_a_browser_in_development(api: API):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "graphiql" in response.text.lower()
+    # Everything it loads comes from this server (tests/api/test_graphiql_browser.py runs it).
+    assert "//" not in response.text, response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    loads = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assets = [url for url in loads if not url.startswith("data:")]
+    assert len(assets) == 5, loads
+    for url in assets:
+        assert url.startswith("/graphql/assets/"), url
+        asset = await api.client.get(url)
+        assert asset.status_code == 200, url
+        kind = "text/css" if url.endswith(".css") else "text/javascript"
+        assert asset.headers["content-type"].startswith(kind), (url, asset.headers)
+        assert len(asset.content) > 100, url
+
+
+@pytest.mark.parametrize("name", ["index.html", "LICENSE.react", "README.md", "..%2Fhttp.py", "x"])
+async def test_graphiql_assets_are_only_its_own_files(api: API, name: str):
+    response = await api.client.get(f"/graphql/assets/{name}")
+    errors = assert_refused_request(response, 404)
+    assert codes(errors) == ["NOT_FOUND"], errors
 
 
 INTROSPECTION = "{ __schema { queryType { name } mutationType { name } } }"
@@ -399,8 +445,11 @@ async def test_production_refuses_introspection(production: httpx.AsyncClient, q
 
 async def test_production_does_not_serve_graphiql(production: httpx.AsyncClient):
     response = await production.get("/graphql", headers={"accept": "text/html"})
-    assert 400 <= response.status_code < 500, response.status_code
+    errors = assert_refused_request(response, 406)
+    assert codes(errors) == ["NOT_ACCEPTABLE"], errors
     assert "graphiql" not in response.text.lower()
+    response = await production.get("/graphql/assets/graphiql.min.js")
+    assert_refused_request(response, 404)
 
 
 async def test_production_keeps_the_query_limits(production: httpx.AsyncClient):
@@ -463,7 +512,8 @@ async def test_development_still_suggests(api: API, query: str, variables: dict)
 
 async def test_production_still_limits_the_body(production: httpx.AsyncClient):
     response = await production.post("/graphql", content=padded_query(LIMIT + 1), headers=JSON)
-    assert response.status_code == 413
+    errors = assert_refused_request(response, 413)
+    assert codes(errors) == ["PAYLOAD_TOO_LARGE"], errors
 
 
 @pytest.mark.parametrize(
