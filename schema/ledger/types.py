@@ -19,7 +19,10 @@ from schema.context import Context
 class PointsBreakdownLine:
     rule: str = strawberry.field(description='"base", "rule:<key>", "campaign:<key>"...')
     description: str
-    points: Decimal = strawberry.field(description="Before the total is rounded down, once.")
+    points: Decimal = strawberry.field(
+        description="Points, not money: exact, to up to four decimals, before the total is "
+        'rounded down, once ("12.5", "0").'
+    )
 
 
 @strawberry.type

@@ -61,7 +61,10 @@ class Campaign:
     kind: program.CampaignKind
     starts_at: datetime
     ends_at: datetime
-    multiplier: Decimal | None
+    multiplier: Decimal | None = strawberry.field(
+        description='A factor, not money, as the program file writes it ("2", "1.5"); null '
+        "for a campaign of fixed points."
+    )
     points: int | None
     tiers: list[Tier] = strawberry.field(description="Only for these tiers; empty for all.")
     partners: list[Partner] = strawberry.field(description="Only at these partners; empty: all.")
