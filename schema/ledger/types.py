@@ -13,6 +13,7 @@ from schema import ids
 from schema.authorization import ForbiddenError, may_see_transaction
 from schema.common import Decimal, Node
 from schema.context import Context
+from schema.partners.types import Partner
 
 
 @strawberry.type
@@ -50,6 +51,17 @@ class PointTransaction(Node):
             )
             for line in views.breakdown_of(self.view)
         ]
+
+    @strawberry.field(
+        description="The partner whose purchase, action, reward or transfer this was, whoever "
+        "recorded it; null for the program's own (bonuses, expiry, repayments) and the "
+        "operator's (adjustments), and for a partner the program no longer has. Whoever may "
+        "see the transaction sees it: a partner sees only its own dealings, so only itself."
+    )
+    def partner(self, info: Info[Context, None]) -> Partner | None:
+        ctx = info.context
+        found = ctx.program.partners.get(self.view.partner) if self.view.partner else None
+        return Partner.of(found, ctx.language) if found else None
 
     @classmethod
     def seen_by(cls, ctx: Context, view: views.TransactionView | None) -> PointTransaction | None:
