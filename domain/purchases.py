@@ -317,7 +317,7 @@ async def evaluate(
     program = unit.program
     at = earning.Circumstances(
         occurred_at=when,
-        tier=program.tier_for(member.lifetime).key,
+        tier=program.tier_for(member.qualifying_points).key,
         partner=actor.partner_key,
     )
     campaigns = earning.active_campaigns(program, at)

@@ -84,7 +84,7 @@ async def redeem(
         found = await members.find(member)
         wallet = ledger.Wallet.of(found)
         if reward.min_tier is not None:
-            tier = unit.program.tier_for(found.lifetime)
+            tier = unit.program.tier_for(found.qualifying_points)
             if unit.program.tier_rank(tier.key) < unit.program.tier_rank(reward.min_tier):
                 needed = unit.program.tier(reward.min_tier)
                 assert needed is not None  # the program file checks min_tier

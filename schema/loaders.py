@@ -58,9 +58,14 @@ class Loaders:
             found = await history.expiring_points(accounts, clock.now())
             return [found[a] for a in accounts]
 
+        async def pending(accounts: list[int]) -> list[list[views.PendingView]]:
+            found = await history.pending_releases(accounts)
+            return [found[a] for a in accounts]
+
         async def stock(keys: list[str]) -> list[int | None]:
             left = await redemptions.stock_left(program, keys)
             return [left[k] for k in keys]
 
         self.expiring = DataLoader(load_fn=expiring)
+        self.pending = DataLoader(load_fn=pending)
         self.stock = DataLoader(load_fn=stock)
