@@ -490,6 +490,18 @@ async def lock(unit: Unit, wallet: Wallet) -> dict[str, Any]:
     return account
 
 
+async def current(unit: Unit, member: MemberView) -> MemberView:
+    """The member with its wallet as it is now, locked until commit (see `lock`)."""
+    account = await lock(unit, Wallet.of(member))
+    return replace(
+        member,
+        balance=int(account["balance"]),
+        pending=int(account["pending"]),
+        lifetime=int(account["lifetime"]),
+        debt=int(account["debt"]),
+    )
+
+
 async def _update(unit: Unit, wallet: Wallet, assignments: str, params: list[Any]) -> dict:
     state = await sql.row(unit.conn, f"UPDATE account SET {assignments} {_STATE}", params)
     if state is None:
