@@ -57,14 +57,18 @@ async def sync_stock(program: Program) -> None:
 async def stock_left(
     program: Program, reward_keys: list[str], conn: BaseDBAsyncClient | None = None
 ) -> dict[str, int | None]:
-    """Units still available per reward; None means unlimited."""
-    if not reward_keys:
-        return {}
-    found = await sql.rows(
-        conn or sql.connection(),
-        "SELECT reward_key, issued FROM reward_stock "
-        f"WHERE reward_key IN ({sql.in_list(len(reward_keys))})",
-        reward_keys,
+    """Units still available per reward; None means unlimited. One statement, none when no
+    reward asked about has a stock."""
+    counted = [key for key in reward_keys if program.rewards[key].stock is not None]
+    found = (
+        await sql.rows(
+            conn or sql.connection(),
+            "SELECT reward_key, issued FROM reward_stock "
+            f"WHERE reward_key IN ({sql.in_list(len(counted))})",
+            counted,
+        )
+        if counted
+        else []
     )
     issued = {r["reward_key"]: r["issued"] for r in found}
     left: dict[str, int | None] = {}
