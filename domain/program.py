@@ -159,6 +159,7 @@ class Action:
     cooldown: timedelta | None = None
     pending_days: int = 0
     expiry: Expiry | None = None  # None: the program's
+    description: Text | None = None  # what to do, for members
 
 
 @dataclass(frozen=True)

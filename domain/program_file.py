@@ -225,10 +225,10 @@ def _read_rates(r: _Reader, purchases: dict[str, Any]) -> dict[str, Decimal]:
 
 
 def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Action | None:
-    r.only_keys(
-        item, path, {"key", "name", "points", "caps", "cooldown_minutes", "pending_days", "expiry"}
-    )
+    allowed = {"key", "name", "description", "points", "caps", "cooldown_minutes", "expiry"}
+    r.only_keys(item, path, allowed | {"pending_days"})
     name = r.text(item, f"{path}.name", required=True)
+    description = r.text(item, f"{path}.description")
     points = r.integer(item, f"{path}.points", low=1, high=MAX_POINTS, required=True)
     caps = r.caps(item, f"{path}.caps")
     cooldown = r.integer(item, f"{path}.cooldown_minutes", low=1, high=525_600)
@@ -244,6 +244,7 @@ def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Actio
         cooldown=timedelta(minutes=cooldown) if cooldown else None,
         pending_days=pending,
         expiry=expiry,
+        description=description,
     )
 
 
