@@ -270,6 +270,9 @@ class Program:
     birthday_points: int | None = None
     badges: tuple[Badge, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    # How the ledger's phrases are said, by phrase (domain.wording.PHRASES); the others are said
+    # in English.
+    wording: Mapping[str, Text] = field(default_factory=dict)
     # Set once the program is applied: the version every transaction records.
     version: int | None = None
 

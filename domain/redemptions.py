@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain import idempotency, ledger, members, sql, views
+from domain import idempotency, ledger, members, sql, views, wording
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -206,7 +206,7 @@ async def redeem(
                 kind="REDEEM",
                 source=actor.source,
                 reference=reward.key,
-                description=f"Redeemed: {reward.name.get()}",
+                description=wording.text(unit.program, "redeemed", rule=f"reward:{reward.key}"),
                 partner=reward.partner,
             ),
         )
@@ -372,7 +372,7 @@ async def cancel(
                 kind="CANCEL",
                 source=actor.source,
                 reference=redemption.reward_key,
-                description="Redemption cancelled: points returned",
+                description=wording.text(unit.program, "redemption_cancelled"),
                 reverses_id=redemption.transaction_id,
                 partner=redemption.partner,
             ),

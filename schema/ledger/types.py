@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from domain import views
+from domain import views, wording
 from schema import ids
 from schema.authorization import ForbiddenError, may_see_transaction
 from schema.common import Decimal, Node
@@ -19,7 +19,10 @@ from schema.partners.types import Partner
 @strawberry.type
 class PointsBreakdownLine:
     rule: str = strawberry.field(description='"base", "rule:<key>", "campaign:<key>"...')
-    description: str
+    description: str = strawberry.field(
+        description="What the rule did, in the request's Accept-Language when the program "
+        "speaks it (the program's names; its phrases as its [wording] says them, else English)."
+    )
     points: Decimal = strawberry.field(
         description="Points, not money: exact, to up to four decimals, before the total is "
         'rounded down, once ("12.5", "0").'
@@ -31,7 +34,6 @@ class PointTransaction(Node):
     kind: str
     points: int = strawberry.field(description="Signed: debits are negative.")
     balance_after: int = strawberry.field(description="The spendable balance right after.")
-    description: str | None
     reference: str | None
     occurred_at: datetime
     created_at: datetime
@@ -40,17 +42,26 @@ class PointTransaction(Node):
     @strawberry.field(
         description="How an earning was worked out, rule by rule (empty for other kinds)."
     )
-    def breakdown(self) -> list[PointsBreakdownLine]:
+    def breakdown(self, info: Info[Context, None]) -> list[PointsBreakdownLine]:
         # Built only when asked for, and read leniently: one odd stored line must not hide
         # the whole history.
+        ctx = info.context
         return [
             PointsBreakdownLine(
                 rule=str(line.get("rule", "")),
-                description=str(line.get("description", "")),
+                description=wording.line_text(line, ctx.program, ctx.language),
                 points=Decimal(str(line.get("points", "0"))),
             )
             for line in views.breakdown_of(self.view)
         ]
+
+    @strawberry.field(
+        description="What happened, in the request's Accept-Language when the program speaks "
+        "it (the program's names; its phrases as its [wording] says them, else English); an "
+        "adjustment shows the operator's reason as written."
+    )
+    def description(self, info: Info[Context, None]) -> str | None:
+        return wording.description(self.view, info.context.program, info.context.language)
 
     @strawberry.field(
         description="The partner whose purchase, action, reward or transfer this was, whoever "
@@ -75,7 +86,6 @@ class PointTransaction(Node):
             kind=view.kind,
             points=view.points,
             balance_after=view.balance_after,
-            description=view.description,
             reference=view.reference,
             occurred_at=view.occurred_at,
             created_at=view.created_at,
