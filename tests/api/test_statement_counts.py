@@ -12,7 +12,8 @@ DASHBOARD = """
        tier { current { name } next { name } progress pointsToNext }
        expiringPoints { amount expiresAt }
        pendingReleases { amount availableAt }
-       transactions(first: 10) { edges { node { kind points balanceAfter description } }
+       transactions(first: 10) { edges { node { kind points balanceAfter description
+                                                  partner { key name } breakdown { description } } }
                                   pageInfo { hasNextPage endCursor } }
        redemptions(first: 5) { nodes { code status reward { name } transaction { points } } } } }
 """
