@@ -67,7 +67,8 @@ class PointTransaction(Node):
         description="The partner whose purchase, action, reward or transfer this was, whoever "
         "recorded it; null for the program's own (bonuses, expiry, repayments) and the "
         "operator's (adjustments), and for a partner the program no longer has. Whoever may "
-        "see the transaction sees it: a partner sees only its own dealings, so only itself."
+        "see the transaction sees its partner: a partner sees only its own dealings, so only "
+        "itself here."
     )
     def partner(self, info: Info[Context, None]) -> Partner | None:
         ctx = info.context
