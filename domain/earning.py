@@ -16,12 +16,13 @@ The stacking order, the same everywhere (deploy/program-file.md says it for oper
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Any
 
+from domain import money, wording
 from domain.program import Campaign, CampaignKind, Program, PurchaseRule, RuleKind, Selector
-from domain.words import counted
 
 ZERO = Decimal(0)
 
@@ -66,14 +67,44 @@ class Circumstances:
 @dataclass(frozen=True)
 class BreakdownLine:
     rule: str
-    description: str
+    description: str  # in the program's default language; `say` and `values` make it again
     points: Decimal
     campaign: str | None = None  # the campaign whose budget pays for this line
+    say: str | None = None  # its phrase (domain.wording.PHRASES)
+    values: Mapping[str, str] = field(default_factory=dict)  # what the phrase was said with
+    cut: bool = False  # its campaign's budget ran out
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, Any]:
         # Shown to four decimals; the total was worked out from the exact values.
         shown = format(self.points.quantize(Decimal("0.0001")), "f").rstrip("0").rstrip(".")
-        return {"rule": self.rule, "description": self.description, "points": shown or "0"}
+        stored: dict[str, Any] = {
+            "rule": self.rule,
+            "description": self.description,
+            "points": shown or "0",
+        }
+        if self.say is not None:
+            stored["say"] = self.say
+        if self.values:
+            stored["values"] = dict(self.values)
+        if self.cut:
+            stored["cut"] = True
+        return stored
+
+
+def said(
+    program: Program,
+    rule: str,
+    phrase: str,
+    points: Decimal,
+    campaign: str | None = None,
+    /,
+    **values: object,
+) -> BreakdownLine:
+    """A line of `points` saying `phrase` with `values` (and the name `rule` names) in the
+    program's default language, and keeping both to say it again in another."""
+    kept = {key: str(value) for key, value in values.items()}
+    text = wording.text(program, phrase, kept, rule=rule)
+    return BreakdownLine(rule, text, points, campaign, phrase, kept)
 
 
 @dataclass(frozen=True)
@@ -82,7 +113,7 @@ class Award:
     breakdown: tuple[BreakdownLine, ...]
     eligible_amount: Decimal = ZERO
 
-    def breakdown_json(self) -> list[dict[str, str]]:
+    def breakdown_json(self) -> list[dict[str, Any]]:
         return [line.as_json() for line in self.breakdown]
 
     def campaign_points(self) -> dict[str, int]:
@@ -176,7 +207,7 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
     currency = purchase.currency
     rate = program.purchase_rates.get(currency)
     if rate is None:
-        return Award(0, (BreakdownLine("base", f"{currency} does not earn points", ZERO),))
+        return Award(0, (said(program, "base", "no_rate", ZERO, currency=currency),))
     lines: list[BreakdownLine] = []
 
     shares = _shares(purchase)
@@ -185,10 +216,8 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
         if excluded:
             shares = [s for s in shares if not s.matches(rule.selector)]
             lines.append(
-                BreakdownLine(
-                    f"rule:{rule.key}",
-                    f"{rule.name.get()}: {_money(excluded, currency)} earn nothing",
-                    ZERO,
+                said(
+                    program, f"rule:{rule.key}", "excluded", ZERO, amount=_money(excluded, currency)
                 )
             )
     eligible = sum((s.amount for s in shares), ZERO)
@@ -197,20 +226,25 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
         minimum = rule.amounts.get(currency)
         if minimum is not None and eligible < minimum:
             lines.append(
-                BreakdownLine(
+                said(
+                    program,
                     f"rule:{rule.key}",
-                    f"{rule.name.get()}: below {_money(minimum, currency)}, "
-                    "the purchase earns nothing",
+                    "below_minimum",
                     ZERO,
+                    amount=_money(minimum, currency),
                 )
             )
             return Award(0, tuple(lines), eligible)
 
     lines.append(
-        BreakdownLine(
+        said(
+            program,
             "base",
-            f"{counted(rate, 'point')} per {currency} on {_money(eligible, currency)}",
+            "base_one" if rate == 1 else "base",
             eligible * rate,
+            rate=rate,
+            currency=currency,
+            amount=_money(eligible, currency),
         )
     )
 
@@ -218,16 +252,18 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
     multipliers: list[tuple[BreakdownLine, Decimal, Selector]] = []
     for rule in _rules(program, RuleKind.MULTIPLIER):
         assert rule.multiplier is not None
-        label = BreakdownLine(f"rule:{rule.key}", f"{rule.name.get()}: x{rule.multiplier}", ZERO)
+        label = said(program, f"rule:{rule.key}", "multiplier", ZERO, multiplier=rule.multiplier)
         multipliers.append((label, rule.multiplier, rule.selector))
     for campaign in campaigns:
         if campaign.kind is CampaignKind.MULTIPLIER:
             assert campaign.multiplier is not None
-            label = BreakdownLine(
+            label = said(
+                program,
                 f"campaign:{campaign.key}",
-                f"{campaign.name.get()}: x{campaign.multiplier}",
+                "multiplier",
                 ZERO,
                 campaign.key,
+                multiplier=campaign.multiplier,
             )
             multipliers.append((label, campaign.multiplier, campaign.selector))
     for index, extra in enumerate(_boosts(shares, rate, multipliers)):
@@ -239,22 +275,27 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
         bought = sum(s.line.quantity for s in shares if s.line and s.matches(rule.selector))
         units = min(bought, rule.max_units)
         if units:
-            capped = f" (at most {rule.max_units} a purchase)" if bought > units else ""
             lines.append(
-                BreakdownLine(
+                said(
+                    program,
                     f"rule:{rule.key}",
-                    f"{rule.name.get()}: {units} x {rule.points}{capped}",
+                    "per_product_capped" if bought > units else "per_product",
                     Decimal(units * rule.points),
+                    units=units,
+                    points=rule.points,
+                    max_units=rule.max_units,
                 )
             )
     for rule in _rules(program, RuleKind.SPEND_THRESHOLD):
         threshold = rule.amounts.get(currency)
         if threshold is not None and eligible >= threshold and rule.points:
             lines.append(
-                BreakdownLine(
+                said(
+                    program,
                     f"rule:{rule.key}",
-                    f"{rule.name.get()}: spent {_money(threshold, currency)} or more",
+                    "spend_threshold",
                     Decimal(rule.points),
+                    amount=_money(threshold, currency),
                 )
             )
     for campaign in campaigns:
@@ -264,9 +305,10 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
         ) or (campaign.kind is CampaignKind.FIRST_PURCHASE_OF_MONTH and at.first_purchase_of_month)
         if applies and campaign.points:
             lines.append(
-                BreakdownLine(
+                said(
+                    program,
                     f"campaign:{campaign.key}",
-                    campaign.name.get(),
+                    "campaign_bonus",
                     Decimal(campaign.points),
                     campaign.key,
                 )
@@ -308,7 +350,7 @@ def _boosts(
     return extras
 
 
-def within_budgets(award: Award, left: Mapping[str, int]) -> Award:
+def within_budgets(award: Award, left: Mapping[str, int], program: Program) -> Award:
     """The award with each budgeted campaign's lines cut to what its budget has left."""
     # Compared with the exact points, fractions included: a budget is never overdrawn by the
     # halves that the final rounding could turn into a whole point.
@@ -325,8 +367,11 @@ def within_budgets(award: Award, left: Mapping[str, int]) -> Award:
             allowed = cut[line.campaign]
             given = min(line.points, allowed)
             cut[line.campaign] = allowed - given
-            suffix = " (the campaign's budget ran out)" if given < line.points else ""
-            line = replace(line, points=given, description=line.description + suffix)
+            if given < line.points:
+                ran_out = wording.text(program, "budget_ran_out", {"line": line.description})
+                line = replace(line, points=given, description=ran_out, cut=True)
+            else:
+                line = replace(line, points=given)
         lines.append(line)
     return _total(tuple(lines), award.eligible_amount)
 
@@ -338,20 +383,20 @@ def _total(lines: tuple[BreakdownLine, ...], eligible: Decimal) -> Award:
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount.quantize(Decimal('0.01'))} {currency}"
+    return f"{money.rounded(amount, currency)} {currency}"
 
 
 def points_for_action(action_key: str, program: Program) -> Award | None:
     action = program.actions.get(action_key)
     if action is None:
         return None
-    line = BreakdownLine(f"action:{action.key}", action.name.get(), Decimal(action.points))
+    line = said(program, f"action:{action.key}", "action", Decimal(action.points))
     return Award(points=action.points, breakdown=(line,))
 
 
-def bonus_line(rule: str, description: str, points: int) -> dict[str, str]:
+def bonus_line(program: Program, rule: str, phrase: str, points: int) -> dict[str, Any]:
     """The breakdown of a fixed bonus (signup, birthday, referral): one line, its rule."""
-    return BreakdownLine(rule, description, Decimal(points)).as_json()
+    return said(program, rule, phrase, Decimal(points)).as_json()
 
 
 def upper_bound(purchase: Purchase, program: Program) -> Decimal:

@@ -101,22 +101,45 @@ async def transactions_by_id(ids: Sequence[int]) -> dict[int, views.TransactionV
 async def expiring_points(
     account_ids: Sequence[int], now: datetime, limit: int = 100
 ) -> dict[int, list[views.ExpiringView]]:
-    """Points not yet spent nor expired, by expiry moment, soonest first."""
+    """Spendable points not yet spent nor expired, by expiry moment, soonest first. Pending
+    points are not spendable, so not counted: what expires never adds up to more than the
+    balance."""
     if not account_ids:
         return {}
     found = await sql.rows(
         sql.connection(),
         "SELECT account_id, expires_at, SUM(remaining) AS points FROM lot "
         f"WHERE account_id IN ({sql.in_list(len(account_ids))}) AND remaining > 0 "
-        "AND expires_at IS NOT NULL AND expires_at > ? "
+        "AND pending = ? AND expires_at IS NOT NULL AND expires_at > ? "
         "GROUP BY account_id, expires_at ORDER BY account_id, expires_at",
-        [*account_ids, now],
+        [*account_ids, False, now],
     )
     result: dict[int, list[views.ExpiringView]] = {a: [] for a in account_ids}
     for r in found:
         bucket = result[int(r["account_id"])]
         if len(bucket) < limit:
             bucket.append(views.ExpiringView(sql.to_datetime(r["expires_at"]), int(r["points"])))
+    return result
+
+
+async def pending_releases(account_ids: Sequence[int]) -> dict[int, list[views.PendingView]]:
+    """Points still pending, by the moment they become spendable, soonest first: all of them,
+    so that they add up to the wallet's `pending` (a lot whose moment has passed stays pending
+    until the release job, which runs every minute, makes it spendable)."""
+    if not account_ids:
+        return {}
+    found = await sql.rows(
+        sql.connection(),
+        "SELECT account_id, available_at, SUM(remaining) AS points FROM lot "
+        f"WHERE account_id IN ({sql.in_list(len(account_ids))}) AND pending = ? "
+        "AND remaining > 0 GROUP BY account_id, available_at ORDER BY account_id, available_at",
+        [*account_ids, True],
+    )
+    result: dict[int, list[views.PendingView]] = {a: [] for a in account_ids}
+    for r in found:
+        result[int(r["account_id"])].append(
+            views.PendingView(sql.to_datetime(r["available_at"]), int(r["points"]))
+        )
     return result
 
 

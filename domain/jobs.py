@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain import ledger, lifecycle, sql
+from domain import ledger, lifecycle, sql, wording
 from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
@@ -160,8 +160,8 @@ async def birthday_bonuses(program: Program, now: datetime, report: Report) -> N
                 kind=TransactionKind.BIRTHDAY,
                 source="program",
                 reference=reference,
-                description="Happy birthday!",
-                breakdown=[bonus_line("birthday", "Birthday bonus", points)],
+                description=wording.text(unit.program, "birthday"),
+                breakdown=[bonus_line(unit.program, "birthday", "birthday_bonus", points)],
             ),
             counts_toward_lifetime=True,
         )

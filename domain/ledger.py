@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain import sql
+from domain import sql, wording
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS, Expiry
@@ -263,9 +263,7 @@ async def reverse_debit(
         ended = replace(ended, balance=expired.balance, debt=expired.debt)
     if ended.debt:
         live = points - sum(lot.points for lot in past)
-        repaid = await _repay_debt(
-            unit, wallet, _state_of(ended), live, "Returned points applied to points owed"
-        )
+        repaid = await _repay_debt(unit, wallet, _state_of(ended), live, "repaid_on_return")
         if repaid is not None:
             ended = replace(ended, balance=repaid.balance, debt=repaid.debt)
     # The reversal itself still shows what came back; the wallet is as it ends.
@@ -356,9 +354,7 @@ async def release_due(unit: Unit, wallet: Wallet) -> tuple[int, Movement | None]
         "pending = pending - ?, balance = balance + ? WHERE id = ?",
         [released, released, wallet.account_id],
     )
-    movement = await _repay_debt(
-        unit, wallet, state, released, "Released points applied to points owed"
-    )
+    movement = await _repay_debt(unit, wallet, state, released, "repaid_on_release")
     repay = -movement.points if movement else 0
     state = _state_of(movement) if movement else state
     if released:
@@ -377,10 +373,11 @@ async def release_due(unit: Unit, wallet: Wallet) -> tuple[int, Movement | None]
 
 
 async def _repay_debt(
-    unit: Unit, wallet: Wallet, state: dict[str, Any], arrived: int, description: str
+    unit: Unit, wallet: Wallet, state: dict[str, Any], arrived: int, phrase: str
 ) -> Movement | None:
     """Points that just reached the balance settle what the member owes first: a REPAY
-    transaction of up to `arrived` points, from the soonest-expiring lots."""
+    transaction of up to `arrived` points, from the soonest-expiring lots, described by
+    `phrase` (domain.wording)."""
     repay = min(int(state["debt"]), arrived)
     if not repay:
         return None
@@ -390,7 +387,9 @@ async def _repay_debt(
         "balance = balance - ?, debt = debt - ? WHERE id = ?",
         [repay, repay, wallet.account_id],
     )
-    posting = Posting(kind=TransactionKind.REPAY, source="program", description=description)
+    posting = Posting(
+        kind=TransactionKind.REPAY, source="program", description=wording.text(unit.program, phrase)
+    )
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(
         unit,
@@ -449,7 +448,11 @@ async def _expire(unit: Unit, wallet: Wallet, lots: list[_Expiring]) -> Movement
     )
     if state is None:
         raise LedgerInconsistent(f"wallet {wallet.account_id}: its lots hold more than its balance")
-    posting = Posting(kind=TransactionKind.EXPIRE, source="program", description="Points expired")
+    posting = Posting(
+        kind=TransactionKind.EXPIRE,
+        source="program",
+        description=wording.text(unit.program, "expired"),
+    )
     transaction_id = await _insert_transaction(unit, wallet, posting)
     await _insert_entries(
         unit,
@@ -492,6 +495,18 @@ async def lock(unit: Unit, wallet: Wallet) -> dict[str, Any]:
     if account is None:
         raise LedgerInconsistent(f"wallet {wallet.account_id} disappeared")
     return account
+
+
+async def current(unit: Unit, member: MemberView) -> MemberView:
+    """The member with its wallet as it is now, locked until commit (see `lock`)."""
+    account = await lock(unit, Wallet.of(member))
+    return replace(
+        member,
+        balance=int(account["balance"]),
+        pending=int(account["pending"]),
+        lifetime=int(account["lifetime"]),
+        debt=int(account["debt"]),
+    )
 
 
 async def _update(unit: Unit, wallet: Wallet, assignments: str, params: list[Any]) -> dict:

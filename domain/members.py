@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain import history, idempotency, ledger, sql, text, views
+from domain import history, idempotency, ledger, sql, text, views, wording
 from domain.actors import Actor
 from domain.clock import utcnow
 from domain.earning import bonus_line
@@ -171,8 +171,12 @@ async def enroll(
                 ledger.Posting(
                     kind=TransactionKind.SIGNUP,
                     source="program",
-                    description="Welcome bonus",
-                    breakdown=[bonus_line("signup", "Welcome bonus", unit.program.signup_points)],
+                    description=wording.text(unit.program, "signup_bonus"),
+                    breakdown=[
+                        bonus_line(
+                            unit.program, "signup", "signup_bonus", unit.program.signup_points
+                        )
+                    ],
                 ),
                 counts_toward_lifetime=True,
             )

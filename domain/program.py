@@ -159,6 +159,7 @@ class Action:
     cooldown: timedelta | None = None
     pending_days: int = 0
     expiry: Expiry | None = None  # None: the program's
+    description: Text | None = None  # what to do, for members
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,9 @@ class Program:
     birthday_points: int | None = None
     badges: tuple[Badge, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    # How the ledger's phrases are said, by phrase (domain.wording.PHRASES); the others are said
+    # in English.
+    wording: Mapping[str, Text] = field(default_factory=dict)
     # Set once the program is applied: the version every transaction records.
     version: int | None = None
 

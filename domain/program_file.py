@@ -11,6 +11,7 @@ import functools
 import hashlib
 import itertools
 import re
+import string
 import tomllib
 import zoneinfo
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from domain.program import (
     Text,
     Tier,
 )
+from domain.wording import PHRASES, placeholders
 
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 ACTION_KEY = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
@@ -98,6 +100,7 @@ TOP_LEVEL = {
     "partners",
     "badges",
     "leaderboards",
+    "wording",
 }
 
 
@@ -178,6 +181,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
     referral = _read_referral(r, doc)
     signup = _read_points_section(r, doc, "signup")
     birthday = _read_points_section(r, doc, "birthday")
+    wording = _read_wording(r, doc)
 
     if r.problems or name is None or timezone is None:
         return None
@@ -202,6 +206,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         birthday_points=birthday,
         badges=tuple(badge for _, badge in badges),
         leaderboards=tuple(board for _, board in boards),
+        wording=wording,
     )
 
 
@@ -225,10 +230,10 @@ def _read_rates(r: _Reader, purchases: dict[str, Any]) -> dict[str, Decimal]:
 
 
 def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Action | None:
-    r.only_keys(
-        item, path, {"key", "name", "points", "caps", "cooldown_minutes", "pending_days", "expiry"}
-    )
+    allowed = {"key", "name", "description", "points", "caps", "cooldown_minutes", "expiry"}
+    r.only_keys(item, path, allowed | {"pending_days"})
     name = r.text(item, f"{path}.name", required=True)
+    description = r.text(item, f"{path}.description")
     points = r.integer(item, f"{path}.points", low=1, high=MAX_POINTS, required=True)
     caps = r.caps(item, f"{path}.caps")
     cooldown = r.integer(item, f"{path}.cooldown_minutes", low=1, high=525_600)
@@ -244,6 +249,7 @@ def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Actio
         cooldown=timedelta(minutes=cooldown) if cooldown else None,
         pending_days=pending,
         expiry=expiry,
+        description=description,
     )
 
 
@@ -492,6 +498,42 @@ def _read_points_section(r: _Reader, doc: dict[str, Any], name: str) -> int | No
     section = r.table(doc, name)
     r.only_keys(section, name, {"points"})
     return r.integer(section, f"{name}.points", low=1, high=MAX_POINTS, required=True)
+
+
+def _read_wording(r: _Reader, doc: dict[str, Any]) -> dict[str, Text]:
+    """How the program says the ledger's phrases: each a translatable text that may use the
+    placeholders its English does, and no others."""
+    section = r.table(doc, "wording")
+    wording: dict[str, Text] = {}
+    for phrase, value in section.items():
+        path = f"wording.{phrase}"
+        if phrase not in PHRASES:
+            r.problem(path, f"is not a phrase; the phrases are {', '.join(sorted(PHRASES))}")
+            continue
+        worded = r.text_value(value, path)
+        if worded is None:
+            continue
+        allowed = placeholders(PHRASES[phrase])
+        shown = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
+        good = True
+        for language, template in worded.translations.items():
+            where = f"{path}.{language}" if language else path
+            try:
+                fields = list(string.Formatter().parse(template))
+            except ValueError:
+                r.problem(where, "write a brace as {{ or }} unless it names a placeholder")
+                good = False
+                continue
+            for _, name, spec, conversion in fields:
+                if name is not None and name not in allowed:
+                    r.problem(where, f"{{{name}}} is not a placeholder of it (it has {shown})")
+                    good = False
+                elif spec or conversion:
+                    r.problem(where, f"write {{{name}}} as it is, with nothing after its name")
+                    good = False
+        if good:
+            wording[phrase] = worded
+    return wording
 
 
 class _Reader:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, referrals, sql, text, views
+from domain import earning, idempotency, ledger, members, referrals, sql, text, views, wording
 from domain.actors import Actor
 from domain.clock import utcnow
 from domain.errors import DomainError, ErrorCode, InvalidInput
@@ -187,7 +187,7 @@ async def record(
                     source=actor.source,
                     partner=actor.partner_key,
                     reference=data.order_id,
-                    description=f"Purchase {data.order_id}",
+                    description=wording.text(unit.program, "purchase", {"order": data.order_id}),
                     breakdown=award.breakdown_json(),
                     occurred_at=occurred_at,
                 ),
@@ -319,7 +319,7 @@ async def evaluate(
     program = unit.program
     at = earning.Circumstances(
         occurred_at=when,
-        tier=program.tier_for(member.lifetime).key,
+        tier=program.tier_for(member.qualifying_points).key,
         partner=actor.partner_key,
     )
     campaigns = earning.active_campaigns(program, at)
@@ -335,7 +335,7 @@ async def evaluate(
         return Evaluated(award, {})
     spent = await campaigns_spent(unit, charged)
     award = earning.within_budgets(
-        award, {key: max(budgets[key] - spent.get(key, 0), 0) for key in charged}
+        award, {key: max(budgets[key] - spent.get(key, 0), 0) for key in charged}, program
     )
     return Evaluated(award, {key: budgets[key] for key in charged})
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from domain import idempotency, ledger, members, sql, views
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from domain import idempotency, ledger, members, sql, views, wording
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -52,16 +56,110 @@ async def sync_stock(program: Program) -> None:
         await RewardStock.bulk_create(missing, ignore_conflicts=True)
 
 
-async def stock_left(program: Program, reward_keys: list[str]) -> dict[str, int | None]:
-    """Units still available per reward; None means unlimited."""
-    issued = dict(
-        await RewardStock.filter(reward_key__in=reward_keys).values_list("reward_key", "issued")
+async def stock_left(
+    program: Program, reward_keys: list[str], conn: BaseDBAsyncClient | None = None
+) -> dict[str, int | None]:
+    """Units still available per reward; None means unlimited. One statement, none when no
+    reward asked about has a stock."""
+    stocked = [key for key in reward_keys if program.rewards[key].stock is not None]
+    found = (
+        await sql.rows(
+            conn or sql.connection(),
+            "SELECT reward_key, issued FROM reward_stock "
+            f"WHERE reward_key IN ({sql.in_list(len(stocked))})",
+            stocked,
+        )
+        if stocked
+        else []
     )
+    issued = {r["reward_key"]: r["issued"] for r in found}
     left: dict[str, int | None] = {}
     for key in reward_keys:
         stock = program.rewards[key].stock
         left[key] = None if stock is None else max(stock - int(issued.get(key, 0)), 0)
     return left
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What redeeming a reward is judged on, for one member at one moment."""
+
+    qualifying_points: int  # what tiers count (views.MemberView.qualifying_points)
+    balance: int  # spendable points
+    redeemed_in_period: int  # its redemptions of the reward in the limit's current period
+    stock_left: int | None  # units the reward has left; None: unlimited
+
+
+def refusal(program: Program, reward: Reward, standing: Standing) -> DomainError | None:
+    """Why redeeming `reward` would be refused, or None: the one rule, which `redeem` applies
+    and `Reward.availability` foretells. When several apply, the first of these is the answer:
+    the tier (NOT_ELIGIBLE), the points (INSUFFICIENT_POINTS), the member's own limit
+    (LIMIT_EXCEEDED), the stock (OUT_OF_STOCK)."""
+    if reward.min_tier is not None:
+        tier = program.tier_for(standing.qualifying_points)
+        if program.tier_rank(tier.key) < program.tier_rank(reward.min_tier):
+            needed = program.tier(reward.min_tier)
+            named = needed.name.get() if needed else reward.min_tier
+            return DomainError(
+                ErrorCode.NOT_ELIGIBLE,
+                f"{reward.name.get()} is for {named} members and above.",
+                "rewardId",
+            )
+    if standing.balance < reward.points_cost:
+        return ledger.InsufficientPoints(reward.points_cost)
+    if reward.limit is not None and standing.redeemed_in_period >= reward.limit.count:
+        return DomainError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{reward.name.get()} can be redeemed {counted(reward.limit.count, 'time')} "
+            f"{reward.limit.per}.",
+            "rewardId",
+        )
+    if standing.stock_left is not None and standing.stock_left <= 0:
+        return _out_of_stock(reward)
+    return None
+
+
+def _out_of_stock(reward: Reward) -> DomainError:
+    return DomainError(ErrorCode.OUT_OF_STOCK, f"{reward.name.get()} is out of stock.", "rewardId")
+
+
+def points_short(reward: Reward, standing: Standing) -> int:
+    """How many more spendable points redeeming needs; 0 when the balance is enough."""
+    return max(reward.points_cost - standing.balance, 0)
+
+
+async def redeemed_in_period(
+    conn: BaseDBAsyncClient,
+    program: Program,
+    member_id: int,
+    rewards: Sequence[Reward],
+    now: datetime,
+) -> dict[str, int]:
+    """How often the member redeemed each of these rewards that has a limit, in that limit's
+    current period (calendar periods in the program's time zone; cancelled redemptions do not
+    count), in one statement; rewards without a limit are left out."""
+    limited = [(reward.key, reward.limit) for reward in rewards if reward.limit is not None]
+    if not limited:
+        return {}
+    conditions: list[str] = []
+    params: list[Any] = [member_id, CANCELLED]
+    for key, limit in limited:
+        start = limit.period.start(now, program.zone)
+        if start is None:
+            conditions.append("reward_key = ?")
+            params.append(key)
+        else:
+            conditions.append("(reward_key = ? AND created_at >= ?)")
+            params += [key, start]
+    found = await sql.rows(
+        conn,
+        "SELECT reward_key, COUNT(*) AS n FROM redemption WHERE member_id = ? AND status <> ? "
+        f"AND ({' OR '.join(conditions)}) GROUP BY reward_key",
+        params,
+    )
+    used = {key: 0 for key, _ in limited}
+    used.update({r["reward_key"]: int(r["n"]) for r in found})
+    return used
 
 
 async def redeem(
@@ -83,18 +181,25 @@ async def redeem(
         reward = unit.program.rewards.get(reward_key)
         if reward is None:
             raise NotFound("Reward", "rewardId")
-        found = await members.find(member)
+        # Locked until commit: this member's redemptions are judged one at a time, each on the
+        # wallet and the redemptions as the one before left them.
+        found = await ledger.current(unit, await members.find(member))
         wallet = ledger.Wallet.of(found)
-        if reward.min_tier is not None:
-            tier = unit.program.tier_for(found.lifetime)
-            if unit.program.tier_rank(tier.key) < unit.program.tier_rank(reward.min_tier):
-                needed = unit.program.tier(reward.min_tier)
-                assert needed is not None  # the program file checks min_tier
-                raise DomainError(
-                    ErrorCode.NOT_ELIGIBLE,
-                    f"{reward.name.get()} is for {needed.name.get()} members and above.",
-                    "rewardId",
-                )
+        standing = Standing(
+            qualifying_points=found.qualifying_points,
+            balance=found.balance,
+            redeemed_in_period=(
+                await redeemed_in_period(unit.conn, unit.program, found.id, [reward], unit.now)
+            ).get(reward.key, 0),
+            stock_left=(
+                (await stock_left(unit.program, [reward.key], unit.conn))[reward.key]
+                if reward.stock is not None
+                else None
+            ),
+        )
+        refused = refusal(unit.program, reward, standing)
+        if refused is not None:
+            raise refused
         movement = await ledger.debit(
             unit,
             wallet,
@@ -104,16 +209,13 @@ async def redeem(
                 kind=TransactionKind.REDEEM,
                 source=actor.source,
                 reference=reward.key,
-                description=f"Redeemed: {reward.name.get()}",
+                description=wording.text(unit.program, "redeemed", rule=f"reward:{reward.key}"),
                 partner=reward.partner,
             ),
         )
-        if reward.limit is not None:
-            # The debit above holds the wallet's lock: this member's redemptions are counted
-            # one at a time.
-            await _check_limit(unit, found.id, reward)
         redemption = await _create(unit, wallet, reward, movement.transaction_id)
-        # Last, so that the hot counter row of a limited reward is locked for the least time.
+        # Last, so that the hot counter row of a limited reward is locked for the least time;
+        # guarded, because other members may have taken the last units since it was read.
         if reward.stock is not None:
             taken = await sql.execute(
                 unit.conn,
@@ -121,9 +223,7 @@ async def redeem(
                 [reward.key, reward.stock],
             )
             if not taken:
-                raise DomainError(
-                    ErrorCode.OUT_OF_STOCK, f"{reward.name.get()} is out of stock.", "rewardId"
-                )
+                raise _out_of_stock(reward)
         unit.emit(
             "reward.redeemed",
             {
@@ -143,25 +243,6 @@ async def redeem(
         )
 
     return (await idempotency.run_once(req, program, work, Redeemed, now)).result
-
-
-async def _check_limit(unit: Unit, member_id: int, reward: Reward) -> None:
-    assert reward.limit is not None
-    start = reward.limit.period.start(unit.now, unit.program.zone)
-    since = "" if start is None else " AND created_at >= ?"
-    found = await sql.row(
-        unit.conn,
-        "SELECT COUNT(*) AS n FROM redemption WHERE member_id = ? AND reward_key = ? "
-        f"AND status <> ?{since}",
-        [member_id, reward.key, CANCELLED, *([start] if start else [])],
-    )
-    if found is not None and int(found["n"]) >= reward.limit.count:
-        raise DomainError(
-            ErrorCode.LIMIT_EXCEEDED,
-            f"{reward.name.get()} can be redeemed {counted(reward.limit.count, 'time')} "
-            f"{reward.limit.per}.",
-            "rewardId",
-        )
 
 
 async def fulfil(
@@ -294,7 +375,7 @@ async def cancel(
                 kind=TransactionKind.CANCEL,
                 source=actor.source,
                 reference=redemption.reward_key,
-                description="Redemption cancelled: points returned",
+                description=wording.text(unit.program, "redemption_cancelled"),
                 reverses_id=redemption.transaction_id,
                 partner=redemption.partner,
             ),

@@ -7,7 +7,7 @@ member is referred only when it enrols, by someone already enrolled.
 
 from __future__ import annotations
 
-from domain import earning, ledger, members, sql, views
+from domain import earning, ledger, members, sql, views, wording
 from domain.earning import bonus_line
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
@@ -64,8 +64,12 @@ async def reward_first_purchase(
                 kind=TransactionKind.REFERRAL,
                 source="program",
                 reference=f"purchase:{purchase_id}",
-                description="Welcome bonus: a friend referred you",
-                breakdown=[bonus_line("referral", "Referred by a friend", referral.referee_points)],
+                description=wording.text(unit.program, "referee_welcome"),
+                breakdown=[
+                    bonus_line(
+                        unit.program, "referral", "referred_by_friend", referral.referee_points
+                    )
+                ],
             ),
             counts_toward_lifetime=True,
             pending_days=pending_days,
@@ -85,9 +89,11 @@ async def reward_first_purchase(
                 kind=TransactionKind.REFERRAL,
                 source="program",
                 reference=f"member:{referee.id}",
-                description="Referral bonus: your friend made their first purchase",
+                description=wording.text(unit.program, "referrer_bonus"),
                 breakdown=[
-                    bonus_line("referral", "A friend you referred", referral.referrer_points)
+                    bonus_line(
+                        unit.program, "referral", "friend_referred", referral.referrer_points
+                    )
                 ],
             ),
             counts_toward_lifetime=True,

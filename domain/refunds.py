@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from domain import idempotency, ledger, members, sql, text, views
+from domain import idempotency, ledger, members, sql, text, views, wording
 from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
 from domain.money import canonical, parse_amount
@@ -146,7 +146,7 @@ async def refund(
                     # The purchase's partner's, whoever refunds it.
                     partner=partner_of(found["source"]),
                     reference=found["order_id"],
-                    description=f"Refund of order {found['order_id']}",
+                    description=wording.text(unit.program, "refund", {"order": found["order_id"]}),
                     reverses_id=found["transaction_id"],
                 ),
                 unearned=unearned,

@@ -31,6 +31,13 @@ class MemberView:
     lifetime: int
     debt: int
 
+    @property
+    def qualifying_points(self) -> int:
+        """What tiers count: lifetime earnings less those still pending. Points a return may
+        yet take back never lift a tier (nor open a reward or campaign kept for one); they
+        count once released."""
+        return max(self.lifetime - self.pending, 0)
+
 
 @dataclass(frozen=True)
 class TransactionView:
@@ -52,6 +59,12 @@ class TransactionView:
 @dataclass(frozen=True)
 class ExpiringView:
     expires_at: datetime
+    points: int
+
+
+@dataclass(frozen=True)
+class PendingView:
+    available_at: datetime
     points: int
 
 

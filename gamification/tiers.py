@@ -1,7 +1,8 @@
 """Where a member stands among the program's tiers: a pure function of qualifying points.
 
-Qualifying points are lifetime earnings for now; qualification windows (points earned in the
-last 12 months, say) will narrow that without changing this arithmetic.
+Qualifying points are lifetime earnings that are no longer pending (`MemberView.
+qualifying_points`): points a return may yet take back never lift a tier. Qualification windows
+(points earned in the last 12 months, say) will narrow that without changing this arithmetic.
 """
 
 from __future__ import annotations

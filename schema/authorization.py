@@ -256,6 +256,13 @@ def may_see_purchase(ctx: Context, purchase: views.PurchaseView) -> bool:
     return actor.kind is ActorKind.PARTNER and actor.source == purchase.source
 
 
+def standing_of(ctx: Context) -> int | None:
+    """Whose standing `Reward.availability` tells: the calling member's own, and nobody
+    else's. Anonymous callers, partners and the operator redeem for no one (or for anyone), so
+    they get none; nor does a member not enrolled yet."""
+    return ctx.actor.member_id if ctx.actor.kind is ActorKind.MEMBER else None
+
+
 def sees_private_details(ctx: Context, member_id: int) -> bool:
     """Email, birthday, referral code: the member itself and the operator only, not partners."""
     return ctx.actor.is_admin or ctx.actor.member_id == member_id

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import decimal
+import json
 from collections.abc import Mapping
 from enum import Enum
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
+from graphql import GraphQLError, StringValueNode, ValueNode, print_ast, value_from_ast_untyped
 
+from domain import money
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from schema import ids
 
@@ -16,13 +19,43 @@ MAX_PAGE = 100
 
 Decimal = NewType("Decimal", str)
 
+
+def _not_a_string(written: str, node: ValueNode | None = None) -> GraphQLError:
+    return GraphQLError(
+        f'A Decimal is sent as a JSON string, like "12.50", never as a number, so that no '
+        f"digit is lost on the way; got {written}.",
+        node,
+        extensions={"code": ErrorCode.INVALID_INPUT.value},
+    )
+
+
+def _parse_decimal(value: object) -> str:
+    # Any string is let through as it is, so that a malformed amount becomes a typed
+    # INVALID_INPUT userError naming the field; a number may already have lost digits (12.10
+    # arrives as 12.1, 0.1 + 0.2 as 0.30000000000000004), so it is refused, never guessed at.
+    if isinstance(value, str):
+        return value
+    raise _not_a_string(json.dumps(value, default=str))
+
+
+def _parse_decimal_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> str:
+    if isinstance(node, StringValueNode):
+        return node.value
+    value = value_from_ast_untyped(node, variables)
+    if isinstance(value, str):
+        return value
+    raise _not_a_string(print_ast(node), node)
+
+
 DECIMAL_SCALAR = strawberry.scalar(
     name="Decimal",
-    description='A decimal number written as a string, like "12.50"; never a float.',
+    description='A decimal number written as a string, like "12.50"; never a float. Money '
+    'comes out in its currency\'s minor units ("42.50", "10.00"; "1200" for JPY), '
+    "with more decimals only when the amount has them. Inputs must be JSON strings: a "
+    "number is refused (INVALID_INPUT, a 400).",
     serialize=str,
-    # Any JSON scalar is let through as text, so that a malformed amount becomes a typed
-    # INVALID_INPUT userError naming the field rather than a bare coercion error.
-    parse_value=lambda value: value if isinstance(value, str) else str(value),
+    parse_value=_parse_decimal,
+    parse_literal=_parse_decimal_literal,
 )
 
 E = TypeVar("E", bound=Enum)
@@ -99,10 +132,10 @@ AFTER_CHANGE = "The member as it stands after the change; null when nothing was 
 WRITTEN = "The ledger transaction written; null when nothing was, or the caller may not see it."
 
 
-def plain_decimal(value: object) -> Decimal:
-    """A stored amount as people write it: "12.5", not "12.5000" nor "1.25E+1"."""
-    number = decimal.Decimal(str(value)).normalize()
-    return Decimal(format(number, "f"))
+def money_amount(value: object, currency: str) -> Decimal:
+    """A stored amount as its currency writes it: "12.50", not "12.5", "12.5000" nor
+    "1.25E+1"; "1200" yen."""
+    return Decimal(money.written(decimal.Decimal(str(value)), currency))
 
 
 def user_error(error: DomainError) -> UserError:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions, views
+from domain import history, redemptions, sql, views
 from domain.clock import Clock
 from domain.program import Program
 
@@ -58,9 +58,32 @@ class Loaders:
             found = await history.expiring_points(accounts, clock.now())
             return [found[a] for a in accounts]
 
+        async def pending(accounts: list[int]) -> list[list[views.PendingView]]:
+            found = await history.pending_releases(accounts)
+            return [found[a] for a in accounts]
+
         async def stock(keys: list[str]) -> list[int | None]:
             left = await redemptions.stock_left(program, keys)
             return [left[k] for k in keys]
 
+        async def redeemed(keys: list[tuple[int, str]]) -> list[int]:
+            # In practice one member (the caller) and one statement for a page of rewards.
+            wanted: dict[int, list[str]] = defaultdict(list)
+            for member, reward in keys:
+                wanted[member].append(reward)
+            counts: dict[tuple[int, str], int] = {}
+            for member, rewards in wanted.items():
+                found = await redemptions.redeemed_in_period(
+                    sql.connection(),
+                    program,
+                    member,
+                    [program.rewards[key] for key in rewards if key in program.rewards],
+                    clock.now(),
+                )
+                counts.update({(member, key): n for key, n in found.items()})
+            return [counts.get(key, 0) for key in keys]
+
         self.expiring = DataLoader(load_fn=expiring)
+        self.pending = DataLoader(load_fn=pending)
         self.stock = DataLoader(load_fn=stock)
+        self.redeemed = DataLoader(load_fn=redeemed)

@@ -8,12 +8,13 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from domain import views
+from domain import views, wording
 from domain.transaction_kind import TransactionKind
 from schema import ids
 from schema.authorization import ForbiddenError, may_see_transaction
 from schema.common import Decimal, Node, expose_enum
 from schema.context import Context
+from schema.partners.types import Partner
 
 expose_enum(
     TransactionKind,
@@ -27,12 +28,15 @@ expose_enum(
 class PointsBreakdownLine:
     rule: str = strawberry.field(
         description='Which part of the program gave it: "base", "rule:<key>", '
-        '"campaign:<key>", "tier:<key>"...'
+        '"campaign:<key>", "action:<key>"...'
     )
-    description: str = strawberry.field(description="The step in words, for the member.")
+    description: str = strawberry.field(
+        description="What the rule did, in the request's Accept-Language when the program "
+        "speaks it (the program's names; its phrases as its [wording] says them, else English)."
+    )
     points: Decimal = strawberry.field(
-        description="Points from this step, exact (a decimal string, not money): the lines "
-        "add up before the total is rounded down, once."
+        description="Points, not money: exact, to up to four decimals, before the total is "
+        'rounded down, once ("12.5", "0").'
     )
 
 
@@ -48,10 +52,6 @@ class PointTransaction(Node):
     balance_after: int = strawberry.field(
         description="The member's spendable balance right after this transaction."
     )
-    description: str | None = strawberry.field(
-        description="What it was, in words for the member; for an adjustment, the operator's "
-        "reason."
-    )
     reference: str | None = strawberry.field(
         description="The business reference it belongs to: an order id, an action's "
         "reference, a redemption code."
@@ -65,17 +65,38 @@ class PointTransaction(Node):
     @strawberry.field(
         description="How an earning was worked out, rule by rule (empty for other kinds)."
     )
-    def breakdown(self) -> list[PointsBreakdownLine]:
+    def breakdown(self, info: Info[Context, None]) -> list[PointsBreakdownLine]:
         # Built only when asked for, and read leniently: one odd stored line must not hide
         # the whole history.
+        ctx = info.context
         return [
             PointsBreakdownLine(
                 rule=str(line.get("rule", "")),
-                description=str(line.get("description", "")),
+                description=wording.line_text(line, ctx.program, ctx.language),
                 points=Decimal(str(line.get("points", "0"))),
             )
             for line in views.breakdown_of(self.view)
         ]
+
+    @strawberry.field(
+        description="What happened, in the request's Accept-Language when the program speaks "
+        "it (the program's names; its phrases as its [wording] says them, else English); an "
+        "adjustment shows the operator's reason as written."
+    )
+    def description(self, info: Info[Context, None]) -> str | None:
+        return wording.description(self.view, info.context.program, info.context.language)
+
+    @strawberry.field(
+        description="The partner whose purchase, action, reward or transfer this was, whoever "
+        "recorded it; null for the program's own (bonuses, expiry, repayments) and the "
+        "operator's (adjustments), and for a partner the program no longer has. Whoever may "
+        "see the transaction sees its partner: a partner sees only its own dealings, so only "
+        "itself here."
+    )
+    def partner(self, info: Info[Context, None]) -> Partner | None:
+        ctx = info.context
+        found = ctx.program.partners.get(self.view.partner) if self.view.partner else None
+        return Partner.of(found, ctx.language) if found else None
 
     @classmethod
     def seen_by(cls, ctx: Context, view: views.TransactionView | None) -> PointTransaction | None:
@@ -89,7 +110,6 @@ class PointTransaction(Node):
             kind=view.kind,
             points=view.points,
             balance_after=view.balance_after,
-            description=view.description,
             reference=view.reference,
             occurred_at=view.occurred_at,
             created_at=view.created_at,

@@ -36,6 +36,17 @@ class ExpiringPoints:
 
 
 @strawberry.type(
+    description="Points on their way: earned, held for a return window, not yet spendable."
+)
+class PendingPoints:
+    amount: int = strawberry.field(description="Points (a whole number) that become spendable.")
+    available_at: datetime = strawberry.field(
+        description="When they become spendable. The jobs release them (every minute in the "
+        "server), so until those have run this may lie a moment in the past."
+    )
+
+
+@strawberry.type(
     description="A member of the program. The member sees itself; a partner, members it has "
     "dealt with (without their private details); the operator, everyone."
 )
@@ -85,10 +96,14 @@ class Member(Node):
         private = sees_private_details(info.context, self.view.id)
         return self.view.referral_code if private else None
 
-    @strawberry.field(description="The member's tier, from its lifetime points.")
+    @strawberry.field(
+        description="Where the member stands among the tiers, by its lifetime points less its "
+        "pending ones: points a return may yet take back never lift a tier; they count once "
+        "released."
+    )
     def tier(self, info: Info[Context, None]) -> TierStatus:
         ctx = info.context
-        standing = tier_progress(self.view.lifetime, ctx.program.tiers)
+        standing = tier_progress(self.view.qualifying_points, ctx.program.tiers)
         return TierStatus(
             current=Tier.of(standing.current, ctx.language),
             next=Tier.of(standing.next, ctx.language) if standing.next else None,
@@ -96,10 +111,22 @@ class Member(Node):
             points_to_next=standing.points_to_next,
         )
 
-    @strawberry.field(description="Points that will expire, soonest first.")
+    @strawberry.field(
+        description="Spendable points that will expire, soonest first (at most 100 moments). "
+        "Pending points are not counted until released, so these never add up to more than "
+        "the balance."
+    )
     async def expiring_points(self, info: Info[Context, None]) -> list[ExpiringPoints]:
         found = await info.context.loaders.expiring.load(self.view.account_id)
         return [ExpiringPoints(amount=e.points, expires_at=e.expires_at) for e in found]
+
+    @strawberry.field(
+        description="When the pending points become spendable, soonest first, one entry per "
+        "moment; the amounts add up to pendingPoints. Seen by whoever may see the member."
+    )
+    async def pending_releases(self, info: Info[Context, None]) -> list[PendingPoints]:
+        found = await info.context.loaders.pending.load(self.view.account_id)
+        return [PendingPoints(amount=p.points, available_at=p.available_at) for p in found]
 
     @strawberry.field(
         description="Newest first. A partner sees only its own dealings with the member."

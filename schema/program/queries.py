@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
+from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier
 
 
 def _leaderboards(ctx: Context) -> list[LeaderboardDefinition]:
@@ -42,3 +42,12 @@ class ProgramQueries:
         now = ctx.clock.now()
         current = sorted((c for c in ctx.program.campaigns if c.ends > now), key=lambda c: c.starts)
         return [Campaign.of(c, ctx.program, ctx.language) for c in current]
+
+    @strawberry.field(
+        description="The program's rewarded actions, in the program file's order, with what each "
+        "earns and its limits; names and descriptions in the request's Accept-Language. Public: "
+        "no credentials needed."
+    )
+    def actions(self, info: Info[Context, None]) -> list[Action]:
+        ctx = info.context
+        return [Action.of(action, ctx.language) for action in ctx.program.actions.values()]

@@ -96,8 +96,8 @@ class Campaign(Node):
     starts_at: datetime = strawberry.field(description="When it begins.")
     ends_at: datetime = strawberry.field(description="When it ends (not included).")
     multiplier: Decimal | None = strawberry.field(
-        description='The factor (a decimal string like "2.5", not money) for MULTIPLIER; '
-        "null for other kinds."
+        description='A factor, not money, as the program file writes it ("2", "1.5"), for '
+        "MULTIPLIER; null for a campaign of fixed points."
     )
     points: int | None = strawberry.field(
         description="Whole points it gives, for BONUS and FIRST_PURCHASE_OF_MONTH; null for "
@@ -150,4 +150,57 @@ class LeaderboardDefinition(Node):
             name=board.name.get(language),
             metric=board.metric,
             periods=list(board.periods),
+        )
+
+
+@strawberry.type(
+    description="A cap on how often an action earns: at most `count` times per calendar period "
+    "in the program's time zone (weeks start on Monday)."
+)
+class ActionCap:
+    count: int = strawberry.field(description="The most times it earns in one period.")
+    period: program.Period = strawberry.field(
+        description="The calendar period; LIFETIME: ever, for each member."
+    )
+
+
+@strawberry.type(
+    description="An action the program rewards (a review, a referral...), which partners and "
+    "the operator record with recordAction. Public: anyone may read it. A recordAction with a "
+    "reference (the review's own id, say) earns once per recorder: the same reference again "
+    "is DUPLICATE."
+)
+class Action:
+    key: str = strawberry.field(description="What recordAction's `action` takes, like REVIEW.")
+    name: str = strawberry.field(
+        description="In the request's Accept-Language when the program speaks it."
+    )
+    points: int = strawberry.field(description="Points (a whole number) it earns each time.")
+    description: str | None = strawberry.field(
+        description="What to do, in the request's language; null when the program says no more."
+    )
+    caps: list[ActionCap] = strawberry.field(
+        description="Per member, the most it earns in each period; empty for no cap. One more "
+        "is refused with LIMIT_EXCEEDED."
+    )
+    cooldown_minutes: int | None = strawberry.field(
+        description="Per member, the least time in minutes between two that earn; null for "
+        "none. Sooner is refused with LIMIT_EXCEEDED, saying when it earns again."
+    )
+    pending_days: int = strawberry.field(
+        description="Days its points wait before they can be spent; 0: at once."
+    )
+
+    @classmethod
+    def of(cls, action: program.Action, language: str | None) -> Action:
+        return cls(
+            key=action.key,
+            name=action.name.get(language),
+            points=action.points,
+            description=action.description.get(language) if action.description else None,
+            caps=[ActionCap(count=cap.count, period=cap.period) for cap in action.caps],
+            cooldown_minutes=(
+                int(action.cooldown.total_seconds() // 60) if action.cooldown else None
+            ),
+            pending_days=action.pending_days,
         )

@@ -9,7 +9,7 @@ import strawberry
 from domain import views
 from schema import ids
 from schema.authorization import may_see_purchase
-from schema.common import Decimal, Node, plain_decimal
+from schema.common import Decimal, Node, money_amount
 from schema.context import Context
 from schema.ledger.types import PointTransaction, transaction_of
 
@@ -51,11 +51,11 @@ class Purchase(Node):
         return cls(
             id=strawberry.ID(ids.global_id("Purchase", view.id)),
             order_id=view.order_id,
-            amount=plain_decimal(view.amount),
+            amount=money_amount(view.amount, view.currency),
             currency=view.currency,
-            eligible_amount=plain_decimal(view.eligible_amount),
+            eligible_amount=money_amount(view.eligible_amount, view.currency),
             points=view.points,
-            refunded_amount=plain_decimal(view.refunded_amount),
+            refunded_amount=money_amount(view.refunded_amount, view.currency),
             points_clawed_back=view.points_clawed_back,
             occurred_at=view.occurred_at,
             transaction_id=view.transaction_id,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 
 import strawberry
 from strawberry.types import Info
 
-from domain import program, views
+from domain import program, redemptions, views
+from domain.errors import ErrorCode
 from schema import ids
-from schema.authorization import may_see_redemption
+from schema.authorization import may_see_redemption, standing_of
 from schema.common import Node
 from schema.context import Context
 from schema.ledger.types import PointTransaction, transaction_of
@@ -23,6 +25,27 @@ class RewardLimit:
     count: int = strawberry.field(description="Redemptions allowed in each period.")
     period: program.Period = strawberry.field(
         description="The calendar period the count is per, in the program's time zone."
+    )
+
+
+@strawberry.type(
+    description="Whether the calling member could redeem a reward now and, if not, why: the "
+    "same rule redeemReward applies, read at the same moment."
+)
+class RewardAvailability:
+    can_redeem: bool = strawberry.field(
+        description="True when redeemReward would succeed now (another member may still take "
+        "the last unit first)."
+    )
+    reason: ErrorCode | None = strawberry.field(
+        description="The userErrors code redeemReward would return now, null when canRedeem: "
+        "NOT_ELIGIBLE (below the reward's minimum tier), INSUFFICIENT_POINTS, LIMIT_EXCEEDED "
+        "(the member's own limit for the period is used up), OUT_OF_STOCK; when several "
+        "apply, the first of these, as redeemReward reports them."
+    )
+    points_short: int = strawberry.field(
+        description="How many more spendable points (a whole number) redeeming needs; 0 when "
+        "the balance is enough, whatever else stands in the way."
     )
 
 
@@ -45,6 +68,39 @@ class Reward(Node):
     @strawberry.field(description="Units left to redeem; null when the stock is unlimited.")
     async def stock(self, info: Info[Context, None]) -> int | None:
         return await info.context.loaders.stock.load(self.key)
+
+    @strawberry.field(
+        description="For the calling member: whether it could redeem this now, and why not. "
+        "Null for callers who are not a member (anonymous callers, partners, the operator) "
+        "and for a member not enrolled yet. A page of rewards costs the same few statements "
+        "as one."
+    )
+    async def availability(self, info: Info[Context, None]) -> RewardAvailability | None:
+        ctx = info.context
+        member_id = standing_of(ctx)
+        reward = ctx.program.rewards.get(self.key)
+        if member_id is None or reward is None:
+            return None
+        member = await ctx.loaders.members.load(member_id)
+        if member is None:
+            return None
+        # Both at once for every reward of the page: each is one statement for all of them.
+        redeemed, left = await asyncio.gather(
+            ctx.loaders.redeemed.load((member_id, reward.key)),
+            ctx.loaders.stock.load(reward.key),
+        )
+        standing = redemptions.Standing(
+            qualifying_points=member.qualifying_points,
+            balance=member.balance,
+            redeemed_in_period=redeemed,
+            stock_left=left,
+        )
+        refused = redemptions.refusal(ctx.program, reward, standing)
+        return RewardAvailability(
+            can_redeem=refused is None,
+            reason=None if refused is None else refused.code,
+            points_short=redemptions.points_short(reward, standing),
+        )
 
     @classmethod
     def of(cls, reward: program.Reward, prog: program.Program, language: str | None) -> Reward:

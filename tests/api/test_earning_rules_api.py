@@ -366,7 +366,7 @@ async def test_lines_may_include_tax_or_not_and_an_order_discount_comes_off_them
         shipping="4.99",
         lines=[line("LATTE", "coffee", 2, "15"), line("CAKE", "bakery", 1, "20")],
     )
-    assert taxed_on["purchase"]["eligibleAmount"] == "50"
+    assert taxed_on["purchase"]["eligibleAmount"] == "50.00"
     assert breakdown(taxed_on) == {"base": "50", "rule:double-coffee": "30"}
 
 

@@ -841,7 +841,7 @@ async def test_a_refund_never_takes_points_that_already_expired(api: API):
     }
     assert done["pointsClawedBack"] == 0
     assert done["transaction"] is None
-    assert done["purchase"]["refundedAmount"] == "150"
+    assert done["purchase"]["refundedAmount"] == "150.00"
     assert await state(api, ana) == {
         "balance": 700,
         "pendingPoints": 0,

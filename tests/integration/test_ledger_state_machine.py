@@ -52,6 +52,7 @@ from app.asgi import prepare
 from domain import (
     actions,
     adjustments,
+    history,
     jobs,
     members,
     purchases,
@@ -1169,6 +1170,32 @@ class LedgerMachine(RuleBasedStateMachine):
             scope_key: (OPERATIONS[call.operation], call.stored)
             for scope_key, call in self.records.items()
         }
+
+    @invariant()
+    def what_a_dashboard_shows_adds_up(self) -> None:
+        """expiringPoints counts spendable points only, so never more than the balance;
+        pendingReleases counts every pending point, soonest first; tiers count neither."""
+        found = self.run(history.members_by_id([m.id for m in self.members]))
+        accounts = {m.id: found[m.id].account_id for m in self.members}
+        expiring = self.run(history.expiring_points(list(accounts.values()), self.now))
+        releases = self.run(history.pending_releases(list(accounts.values())))
+        for member in self.members:
+            lots = [lot for lot in self.lots if lot.member is member and lot.remaining > 0]
+            soon: dict[datetime, int] = {}
+            for lot in lots:
+                if not lot.pending and lot.expires_at is not None and lot.expires_at > self.now:
+                    soon[lot.expires_at] = soon.get(lot.expires_at, 0) + lot.remaining
+            due: dict[datetime, int] = {}
+            for lot in lots:
+                if lot.pending:
+                    due[lot.available_at] = due.get(lot.available_at, 0) + lot.remaining
+            shown = expiring[accounts[member.id]]
+            assert [(e.expires_at, e.points) for e in shown] == sorted(soon.items())
+            assert sum(e.points for e in shown) <= member.balance
+            pending = releases[accounts[member.id]]
+            assert [(p.available_at, p.points) for p in pending] == sorted(due.items())
+            assert sum(p.points for p in pending) == member.pending
+            assert found[member.id].qualifying_points == max(member.lifetime - member.pending, 0)
 
 
 def _machine_for(

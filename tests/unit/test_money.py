@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import ErrorCode, InvalidInput
-from domain.money import parse_amount, parse_currency_code
+from domain.money import minor_units, parse_amount, parse_currency_code, written
 from domain.program_file import load_program
 from domain.purchases import accepted_currency
 from tests.helpers import BASE_PROGRAM
@@ -184,3 +184,22 @@ def test_a_currency_with_a_trailing_newline_is_malformed():
     with pytest.raises(InvalidInput) as caught:
         parse_currency_code("EUR\n", "currency")
     assert caught.value.message == "currency must be an ISO 4217 code such as EUR or RON."
+
+
+# -- amounts written out ----------------------------------------------------------------------
+
+
+@given(
+    st.decimals(min_value=0, max_value=Decimal("999999999999.9999"), places=4),
+    st.sampled_from(["RON", "EUR", "JPY", "KWD", "CLF"]),
+)
+@example(Decimal("42.5"), "RON")
+@example(Decimal("10"), "RON")
+@example(Decimal("1E+1"), "JPY")
+def test_an_amount_is_written_in_its_minor_units_and_loses_nothing(amount: Decimal, currency):
+    text = written(amount, currency)
+    assert Decimal(text) == amount  # nothing rounded away
+    whole, _, decimals = text.partition(".")
+    assert whole.isdigit()
+    assert len(decimals) >= minor_units(currency)  # never fewer than the currency's
+    assert len(decimals) == max(minor_units(currency), -amount.normalize().as_tuple().exponent)

@@ -476,7 +476,7 @@ def test_the_full_fixture_is_valid():
             'name = "Review"\n',
             "point = 10\n",
             "actions[0].point",
-            "caps, cooldown_minutes, expiry, key, name, pending_days, points",
+            "caps, cooldown_minutes, description, expiry, key, name, pending_days, points",
         ),
         (
             "referee_points = 5\n",
@@ -872,6 +872,14 @@ def test_an_action_keeps_its_caps_cooldown_hold_and_expiry():
     assert loaded.cooldown == timedelta(minutes=10)
     assert loaded.pending_days == 7
     assert loaded.expiry == Expiry(end_of_year=1)
+
+
+def test_an_action_may_say_what_to_do_in_several_languages():
+    extra = 'description = { en = "Review what you bought", ro = "Scrie o recenzie" }\n'
+    loaded = load_program(MINIMAL + action(extra=extra)).actions["REVIEW"]
+    assert loaded.description == Text({"en": "Review what you bought", "ro": "Scrie o recenzie"})
+    problem = only_problem(MINIMAL + action(extra="description = 7\n"))
+    assert problem.path == "actions[0].description"
 
 
 @pytest.mark.parametrize(
