@@ -351,10 +351,10 @@ async def _tell(
         enrolled = await members.enroll(
             program,
             ADMIN,
-            members.Enrolment(
+            members.Enrollment(
                 demo.external_id, demo.display_name, demo.email, demo.birthday, invited_by
             ),
-            f"demo-enrol-{demo.external_id}",
+            f"demo-enroll-{demo.external_id}",
             now=at,
         )
         by_name[demo.external_id] = enrolled.member.id
@@ -413,7 +413,7 @@ async def _tell(
         )
         redeemed[event.key] = done.redemption.id
     elif isinstance(event, Fulfil):
-        await redemptions.fulfil(program, ADMIN, redeemed[event.key], now=at)
+        await redemptions.fulfill(program, ADMIN, redeemed[event.key], now=at)
     elif isinstance(event, Cancel):
         await redemptions.cancel(program, ADMIN, redeemed[event.key], f"{event.key}-cancel", now=at)
     else:

@@ -36,7 +36,7 @@ async def member_by_external_id(external_id: str) -> views.MemberView | None:
 
 
 async def members_page(first: int, after_id: int | None) -> tuple[list[views.MemberView], bool]:
-    """Members in enrolment order: `first` of them after `after_id`, and whether more follow."""
+    """Members in enrollment order: `first` of them after `after_id`, and whether more follow."""
     found = await sql.rows(
         sql.connection(),
         f"{views.MEMBER_SELECT} WHERE m.id > ? ORDER BY m.id LIMIT ?",

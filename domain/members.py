@@ -1,4 +1,4 @@
-"""Members: enrolment and finding a member's wallet."""
+"""Members: enrollment and finding a member's wallet."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class MemberRef:
 
 
 @dataclass(frozen=True)
-class Enrolment:
+class Enrollment:
     external_id: str
     display_name: str | None = None
     email: str | None = None
@@ -50,38 +50,38 @@ def check_external_id(value: object, field: str = "externalId") -> str:
     return text.identifier(value, field, 128)
 
 
-def validate(enrolment: Enrolment, today: date) -> Enrolment:
-    check_external_id(enrolment.external_id)
-    display_name = enrolment.display_name
+def validate(enrollment: Enrollment, today: date) -> Enrollment:
+    check_external_id(enrollment.external_id)
+    display_name = enrollment.display_name
     if display_name is not None:
         display_name = text.plain(display_name, "displayName", 200).strip()
-    email = enrolment.email
+    email = enrollment.email
     if email is not None and not _EMAIL.fullmatch(text.plain(email, "email", 254)):
         raise InvalidInput("email", "email must be an address like name@example.com.")
-    birthday = enrolment.birthday
+    birthday = enrollment.birthday
     if birthday is not None and not date(1900, 1, 1) <= birthday <= today:
         raise InvalidInput("birthday", "birthday must be a real date in the past.")
-    code = enrolment.referral_code
+    code = enrollment.referral_code
     if code is not None:
         code = code.strip().upper()
         if not _REFERRAL_CODE.fullmatch(code):
             raise InvalidInput("referralCode", "referralCode must be 4 to 16 letters or digits.")
-    return Enrolment(enrolment.external_id, display_name, email, birthday, code)
+    return Enrollment(enrollment.external_id, display_name, email, birthday, code)
 
 
 @dataclass(frozen=True)
 class Enrolled:
-    member: views.MemberView  # as enrolment left it, welcome bonus included
+    member: views.MemberView  # as enrollment left it, welcome bonus included
 
 
 async def enroll(
     program: Program,
     actor: Actor,
-    enrolment: Enrolment,
+    enrollment: Enrollment,
     idempotency_key: str | None,
     now: datetime | None = None,
 ) -> Enrolled:
-    enrolment = validate(enrolment, (now or utcnow()).date())
+    enrollment = validate(enrollment, (now or utcnow()).date())
     req = None
     if idempotency_key is not None:
         req = idempotency.request(
@@ -89,24 +89,24 @@ async def enroll(
             idempotency_key,
             "enrollMember",
             {
-                "externalId": enrolment.external_id,
-                "displayName": enrolment.display_name,
-                "email": enrolment.email,
-                "birthday": enrolment.birthday,
-                "referralCode": enrolment.referral_code,
+                "externalId": enrollment.external_id,
+                "displayName": enrollment.display_name,
+                "email": enrollment.email,
+                "birthday": enrollment.birthday,
+                "referralCode": enrollment.referral_code,
             },
         )
 
     async def work(unit: Unit) -> Enrolled:
         referrer_id = None
-        if enrolment.referral_code is not None:
-            referrer = await Member.get_or_none(referral_code=enrolment.referral_code)
+        if enrollment.referral_code is not None:
+            referrer = await Member.get_or_none(referral_code=enrollment.referral_code)
             if referrer is None:
                 raise NotFound("No member with this referral code", "referralCode")
             if (
-                enrolment.email is not None
+                enrollment.email is not None
                 and referrer.email is not None
-                and enrolment.email.casefold() == referrer.email.casefold()
+                and enrollment.email.casefold() == referrer.email.casefold()
             ):
                 raise InvalidInput("referralCode", "A member cannot refer itself.")
             referrer_id = referrer.id
@@ -120,10 +120,10 @@ async def enroll(
             raise RuntimeError("INSERT ... RETURNING gave no row")
         try:
             member = await Member.create(
-                external_id=enrolment.external_id,
-                display_name=enrolment.display_name,
-                email=enrolment.email,
-                birthday=enrolment.birthday,
+                external_id=enrollment.external_id,
+                display_name=enrollment.display_name,
+                email=enrollment.email,
+                birthday=enrollment.birthday,
                 referral_code=new_referral_code(),
                 referred_by_id=referrer_id,
                 source=actor.source,
@@ -134,7 +134,7 @@ async def enroll(
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE,
-                f"A member with externalId {enrolment.external_id!r} is already enrolled.",
+                f"A member with externalId {enrollment.external_id!r} is already enrolled.",
                 "externalId",
             ) from None
         unit.emit(

@@ -245,7 +245,7 @@ async def redeem(
     return (await idempotency.run_once(req, program, work, Redeemed, now)).result
 
 
-async def fulfil(
+async def fulfill(
     program: Program, actor: Actor, redemption_id: int, now: datetime | None = None
 ) -> Fulfilled:
     """Marks a redemption handed over. Doing it again changes nothing; a cancelled one cannot
@@ -261,7 +261,9 @@ async def fulfil(
         if not actor.is_admin and not (
             actor.kind is ActorKind.PARTNER and owner is not None and actor.partner_key == owner
         ):
-            raise Forbidden("Only the operator or the reward's partner fulfils it.", "redemptionId")
+            raise Forbidden(
+                "Only the operator or the reward's partner fulfills it.", "redemptionId"
+            )
         changed = await sql.execute(
             unit.conn,
             "UPDATE redemption SET status = ?, fulfilled_at = ? WHERE id = ? AND status = ?",

@@ -1,8 +1,8 @@
 """Referrals: when a referred member's first qualifying purchase comes in, both earn.
 
 A referral pays out once per new member (a referral_award row), the referrer at most
-`max_per_referrer` times. Self-referral is refused at enrolment; loops cannot form, since a
-member is referred only when it enrols, by someone already enrolled.
+`max_per_referrer` times. Self-referral is refused at enrollment; loops cannot form, since a
+member is referred only when it enrolls, by someone already enrolled.
 """
 
 from __future__ import annotations

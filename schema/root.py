@@ -126,7 +126,7 @@ Query = merge_types(
     (NodeQueries, MemberQueries, ProgramQueries, RewardQueries, PartnerQueries),
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
-    "What can be read. The program's catalogue is public; members, their history and API "
+    "What can be read. The program's catalog is public; members, their history and API "
     "keys need credentials (X-API-Key or a member's bearer token)."
 )
 Mutation = merge_types(

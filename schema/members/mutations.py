@@ -108,7 +108,7 @@ class MemberMutations:
             return await members.enroll(
                 ctx.program,
                 ctx.actor,
-                members.Enrolment(
+                members.Enrollment(
                     external_id=input.external_id,
                     display_name=input.display_name,
                     email=input.email,

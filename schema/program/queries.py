@@ -1,4 +1,4 @@
-"""The program's public catalogue: anyone may read it, without credentials."""
+"""The program's public catalog: anyone may read it, without credentials."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The program's public catalogue: tiers, badges, leaderboards and campaigns."""
+"""The program's public catalog: tiers, badges, leaderboards and campaigns."""
 
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ async def _fulfill(
 ) -> FulfillRedemptionPayload:
     async def work(ctx: Context) -> redemptions.Fulfilled:
         number = ids.int_key_of(redemption_id, "Redemption", "redemptionId")
-        return await redemptions.fulfil(ctx.program, ctx.actor, number, now=ctx.clock.now())
+        return await redemptions.fulfill(ctx.program, ctx.actor, number, now=ctx.clock.now())
 
     return await mutate(
         info,

@@ -1,4 +1,4 @@
-"""The rewards catalogue, page by page."""
+"""The rewards catalog, page by page."""
 
 from __future__ import annotations
 

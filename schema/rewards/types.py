@@ -1,4 +1,4 @@
-"""The rewards catalogue and the redemptions members make of it."""
+"""The rewards catalog and the redemptions members make of it."""
 
 from __future__ import annotations
 

@@ -412,7 +412,7 @@ def _enrolled(external_id: str, email: str) -> Callable[[dict[str, Any], Scenari
     def check(payload: dict[str, Any], scn: Scenario, principal: str) -> None:
         member = payload["member"]
         assert (member or {}).get("externalId") == external_id, payload
-        # A partner never sees the email, even of a member it enrols itself; the operator
+        # A partner never sees the email, even of a member it enrolls itself; the operator
         # and the member itself do.
         assert member["email"] == private_seen(principal, external_id, email), payload
 
@@ -598,7 +598,7 @@ async def check_mutation(scn: Scenario, op_name: str, principal: str, outcome: O
 
 # One scenario per principal, its column's mutations in table order. The cells do not depend
 # on one another: a refused one writes nothing (checked), and the allowed ones touch
-# different things (except carol's own enrolment, which is why it comes last).
+# different things (except carol's own enrollment, which is why it comes last).
 @pytest.mark.parametrize("principal", PRINCIPALS)
 async def test_mutations_as(api: API, principal: str):
     scn = await build_scenario(api)

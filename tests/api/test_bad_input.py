@@ -569,7 +569,7 @@ def days_from_today(days: int) -> Callable[[World], str]:
         case("referralCode 17 chars", {"referralCode": "A" * 17}),
         case("referralCode 100kB", {"referralCode": BIG}),
         case("idempotencyKey empty", {"idempotencyKey": ""}),
-        case("idempotencyKey with spaces", {"idempotencyKey": "enrol bob"}),
+        case("idempotencyKey with spaces", {"idempotencyKey": "enroll bob"}),
         case("idempotencyKey 256 chars", {"idempotencyKey": "k" * 256}),
     ],
 )

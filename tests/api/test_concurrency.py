@@ -299,10 +299,10 @@ async def test_one_order_sent_thirty_times_with_new_keys_earns_once(api: API):
     assert list((await assert_ledger_consistent()).values()) == [250]
 
 
-# -- enrolment ----------------------------------------------------------------------------------
+# -- enrollment ----------------------------------------------------------------------------------
 
 
-async def test_twenty_enrolments_of_one_external_id_at_once_make_one_member(api: API):
+async def test_twenty_enrollments_of_one_external_id_at_once_make_one_member(api: API):
     payloads = await _fire(
         api, [("enrollMember", {"externalId": "ana"}, api.admin()) for _ in range(20)]
     )

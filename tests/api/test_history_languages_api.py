@@ -2,7 +2,7 @@
 follow Accept-Language, like tier and reward names.
 
 The program speaks English and Romanian: its rules, campaign, actions and rewards have names in
-both, and its [wording] says the ledger's phrases in Romanian. Ana enrols (a welcome bonus),
+both, and its [wording] says the ledger's phrases in Romanian. Ana enrolls (a welcome bonus),
 buys at The Beanery (a gift card that earns nothing, coffee at double points, a campaign whose
 budget runs out), writes a review, redeems and cancels, has part of the order refunded, gets an
 operator adjustment, and a year later what is left expires.

@@ -1,4 +1,4 @@
-"""Members through the API: enrolment, reading members, paging, node(), history, expiring
+"""Members through the API: enrollment, reading members, paging, node(), history, expiring
 points and tier status."""
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ async def member_row(external_id: str) -> dict:
     return found
 
 
-# -- enrolment ---------------------------------------------------------------------------------
+# -- enrollment ---------------------------------------------------------------------------------
 
 
-async def test_the_operator_enrols_a_member_and_every_field_comes_back(api: API):
+async def test_the_operator_enrolls_a_member_and_every_field_comes_back(api: API):
     started = datetime.now(UTC) - timedelta(seconds=1)
     payload = await enroll(
         api,
@@ -70,7 +70,7 @@ async def test_the_operator_enrols_a_member_and_every_field_comes_back(api: API)
     assert data["member"] == member
 
 
-async def test_a_partner_enrols_a_member_but_does_not_see_private_details(api: API):
+async def test_a_partner_enrolls_a_member_but_does_not_see_private_details(api: API):
     beanery = await api.partner("beanery")
     payload = await enroll(
         api,
@@ -88,7 +88,7 @@ async def test_a_partner_enrols_a_member_but_does_not_see_private_details(api: A
     assert data["member"] == {"email": "bob@example.com", "birthday": "1985-01-02"}
 
 
-async def test_a_member_enrols_itself_with_its_token_and_only_itself(api: API):
+async def test_a_member_enrolls_itself_with_its_token_and_only_itself(api: API):
     cara = api.member("cara")
     assert (await api.gql("{ me { id } }", as_=cara))["me"] is None
 
@@ -134,7 +134,7 @@ async def test_me_is_null_for_anonymous_callers_and_the_operator(api: API):
     assert (await api.gql("{ me { id } }", as_=api.admin()))["me"] is None
 
 
-async def test_an_external_id_enrols_once(api: API):
+async def test_an_external_id_enrolls_once(api: API):
     await api.enroll("ana")
     counts = await table_counts()
     again = await enroll(api, {"externalId": "ana", "displayName": "Other"}, as_=api.admin())
@@ -146,7 +146,7 @@ async def test_an_external_id_enrols_once(api: API):
     assert await table_counts() == counts
 
 
-async def test_malformed_enrolment_fields_are_invalid_input(api: API):
+async def test_malformed_enrollment_fields_are_invalid_input(api: API):
     counts = await table_counts()
     cases = [
         ({"externalId": ""}, "externalId"),
@@ -190,7 +190,7 @@ async def test_a_referral_code_records_who_referred_the_new_member(api: API):
     assert len(codes) == 3
 
 
-async def test_an_unknown_referral_code_is_not_found_and_enrols_nobody(api: API):
+async def test_an_unknown_referral_code_is_not_found_and_enrolls_nobody(api: API):
     await api.enroll("ana")
     counts = await table_counts()
     payload = await enroll(api, {"externalId": "bob", "referralCode": "ZZZZ9999"}, api.admin())
@@ -201,8 +201,8 @@ async def test_an_unknown_referral_code_is_not_found_and_enrols_nobody(api: API)
     assert await table_counts() == counts
 
 
-async def test_enrolment_with_an_idempotency_key_can_be_retried(api: API):
-    fields = {"externalId": "ana", "displayName": "Ana", "idempotencyKey": "enrol-ana"}
+async def test_enrollment_with_an_idempotency_key_can_be_retried(api: API):
+    fields = {"externalId": "ana", "displayName": "Ana", "idempotencyKey": "enroll-ana"}
     first = await enroll(api, fields, as_=api.admin())
     assert first["userErrors"] == []
     counts = await table_counts()
@@ -273,7 +273,7 @@ async def test_members_pages_oldest_first_without_overlap(api: API):
             break
         after = page["pageInfo"]["endCursor"]
     assert [len(p["edges"]) for p in pages] == [3, 3, 1]
-    assert seen == enrolled  # every member once, in enrolment order
+    assert seen == enrolled  # every member once, in enrollment order
     assert [e["node"]["externalId"] for e in pages[0]["edges"]] == ["m0", "m1", "m2"]
 
     exact = (await api.gql(query, {"first": 7}, as_=api.admin()))["members"]

@@ -271,7 +271,7 @@ async def test_an_unknown_member_and_a_hidden_one_get_the_same_answer(api: API, 
         "another member": api.member("bob"),
         "a partner": await api.partner("beanery"),
     }[caller]
-    # Beanery has dealt with ana: a member it has not dealt with is needed, so enrol one.
+    # Beanery has dealt with ana: a member it has not dealt with is needed, so enroll one.
     hidden_external = "carla" if caller == "a partner" else "ana"
     hidden_id = await api.enroll("carla") if caller == "a partner" else scn.ana
     unknown_id = member_gid(999_999)

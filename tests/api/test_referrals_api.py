@@ -274,7 +274,7 @@ async def test_only_the_referrer_or_only_the_referee_may_be_paid(api: API):
     await assert_ledger_consistent()
 
 
-# -- enrolment -------------------------------------------------------------------------------
+# -- enrollment -------------------------------------------------------------------------------
 
 
 async def test_a_referral_code_is_read_case_insensitively(api: API):
@@ -383,9 +383,9 @@ async def test_simultaneous_first_purchases_of_many_referees_respect_max_per_ref
 # -- the signup bonus ------------------------------------------------------------------------
 
 
-async def test_the_signup_bonus_is_credited_at_enrolment(api: API):
+async def test_the_signup_bonus_is_credited_at_enrollment(api: API):
     await api.use_program(program(more="\n[signup]\npoints = 100\n"))
-    payload = await enroll(api, "ana", idempotencyKey="enrol-ana")
+    payload = await enroll(api, "ana", idempotencyKey="enroll-ana")
     assert payload["userErrors"] == []
     assert {k: payload["member"][k] for k in MEMBER.split()} == {
         "balance": 100,
@@ -395,8 +395,8 @@ async def test_the_signup_bonus_is_credited_at_enrolment(api: API):
     }
     ana = payload["member"]["id"]
     assert [r[:2] for r in await history(api, ana)] == [("SIGNUP", 100)]
-    # A replayed enrolment is the same enrolment: one bonus.
-    again = await enroll(api, "ana", idempotencyKey="enrol-ana")
+    # A replayed enrollment is the same enrollment: one bonus.
+    again = await enroll(api, "ana", idempotencyKey="enroll-ana")
     assert again["member"]["id"] == ana
     assert [r[:2] for r in await history(api, ana)] == [("SIGNUP", 100)]
     # A member enrolling itself gets it too, and so does a referee.

@@ -723,7 +723,7 @@ async def _full_refund_undoes(case: Case, n: int) -> None:
         partner_id=(await registry.sync(program))["beanery"],
         partner_key="beanery",
     )
-    member = (await members.enroll(program, ADMIN, members.Enrolment(f"m{n}"), None)).member.id
+    member = (await members.enroll(program, ADMIN, members.Enrollment(f"m{n}"), None)).member.id
     ref = members.MemberRef(id=member)
     if case.start_balance:
         await adjustments.adjust(program, ADMIN, ref, case.start_balance, "start", f"a{n}")

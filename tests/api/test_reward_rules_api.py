@@ -106,7 +106,7 @@ async def refused(api: API, reward: str, member_id: str, code: str) -> dict[str,
     return error
 
 
-async def fulfil(
+async def fulfill(
     api: API, redemption_id: str, as_: dict[str, str] | None, name: str = "fulfillRedemption"
 ) -> dict[str, Any]:
     return await api.mutate(
@@ -251,11 +251,11 @@ async def test_simultaneous_redemptions_one_below_the_limit_give_exactly_one(api
 # -- fulfilment -------------------------------------------------------------------------------
 
 
-async def test_the_rewards_partner_fulfils_a_redemption_and_again_is_harmless(api: API):
+async def test_the_rewards_partner_fulfills_a_redemption_and_again_is_harmless(api: API):
     ana = await member_with(api, "ana", 1000)
     coffee = await redeemed(api, "coffee", ana)  # The Beanery's reward
     assert coffee["fulfilledAt"] is None
-    done = await fulfil(api, coffee["id"], await api.partner("beanery"))
+    done = await fulfill(api, coffee["id"], await api.partner("beanery"))
     assert done["userErrors"] == []
     assert done["redemption"]["status"] == "FULFILLED"
     fulfilled_at = done["redemption"]["fulfilledAt"]
@@ -263,13 +263,13 @@ async def test_the_rewards_partner_fulfils_a_redemption_and_again_is_harmless(ap
     assert datetime.fromisoformat(fulfilled_at) >= datetime.fromisoformat(coffee["createdAt"])
     assert done["redemption"]["cancelledAt"] is None
 
-    again = await fulfil(api, coffee["id"], api.admin())
+    again = await fulfill(api, coffee["id"], api.admin())
     assert again["userErrors"] == []
     assert again["redemption"] == done["redemption"]
-    again = await fulfil(api, coffee["id"], await api.partner("beanery"))
+    again = await fulfill(api, coffee["id"], await api.partner("beanery"))
     assert again["redemption"]["fulfilledAt"] == fulfilled_at
     # The former spelling still works, for clients built before the rename.
-    old = await fulfil(api, coffee["id"], api.admin(), name="fulfilRedemption")
+    old = await fulfill(api, coffee["id"], api.admin(), name="fulfilRedemption")
     assert old == {"redemption": done["redemption"], "userErrors": []}
     assert await redemption_node(api, coffee["id"]) == done["redemption"]
     # The member sees it too, in its own redemptions.
@@ -283,16 +283,16 @@ async def test_the_rewards_partner_fulfils_a_redemption_and_again_is_harmless(ap
     assert mine["me"]["balance"] == 500
 
 
-async def test_the_operator_fulfils_any_redemption(api: API):
+async def test_the_operator_fulfills_any_redemption(api: API):
     ana = await member_with(api, "ana", 1000)
     discount = await redeemed(api, "discount-10", ana)  # no partner's
-    done = await fulfil(api, discount["id"], api.admin())
+    done = await fulfill(api, discount["id"], api.admin())
     assert done["userErrors"] == []
     assert done["redemption"]["status"] == "FULFILLED"
     assert done["redemption"]["fulfilledAt"] is not None
 
 
-async def test_only_the_operator_and_the_rewards_partner_may_fulfil(api: API):
+async def test_only_the_operator_and_the_rewards_partner_may_fulfilll(api: API):
     ana = await member_with(api, "ana", 2000)
     coffee = await redeemed(api, "coffee", ana)
     discount = await redeemed(api, "discount-10", ana)
@@ -303,11 +303,11 @@ async def test_only_the_operator_and_the_rewards_partner_may_fulfil(api: API):
     }
     for who, headers in callers.items():
         for redemption in (coffee, discount):
-            payload = await fulfil(api, redemption["id"], headers)
+            payload = await fulfill(api, redemption["id"], headers)
             assert payload["redemption"] is None, who
             assert [e["code"] for e in payload["userErrors"]] == ["FORBIDDEN"], who
-    # A partner may not fulfil a reward that is no partner's.
-    payload = await fulfil(api, discount["id"], await api.partner("beanery"))
+    # A partner may not fulfill a reward that is no partner's.
+    payload = await fulfill(api, discount["id"], await api.partner("beanery"))
     assert [e["code"] for e in payload["userErrors"]] == ["FORBIDDEN"]
     for redemption in (coffee, discount):
         node = await redemption_node(api, redemption["id"])
@@ -318,7 +318,7 @@ async def test_only_the_operator_and_the_rewards_partner_may_fulfil(api: API):
 async def test_a_fulfilled_redemption_can_no_longer_be_cancelled(api: API):
     ana = await member_with(api, "ana", 1000)
     coffee = await redeemed(api, "coffee", ana)
-    assert (await fulfil(api, coffee["id"], api.admin()))["userErrors"] == []
+    assert (await fulfill(api, coffee["id"], api.admin()))["userErrors"] == []
     before = await table_counts()
     for headers in (api.member("ana"), api.admin()):
         payload = await api.cancel(coffee["id"], as_=headers)
@@ -337,7 +337,7 @@ async def test_a_cancelled_redemption_cannot_be_fulfilled(api: API):
     coffee = await redeemed(api, "coffee", ana)
     assert (await api.cancel(coffee["id"]))["userErrors"] == []
     for headers in (api.admin(), await api.partner("beanery")):
-        payload = await fulfil(api, coffee["id"], headers)
+        payload = await fulfill(api, coffee["id"], headers)
         assert payload["redemption"] is None
         assert [e["code"] for e in payload["userErrors"]] == ["INVALID_STATE"]
     node = await redemption_node(api, coffee["id"])
@@ -348,5 +348,5 @@ async def test_a_cancelled_redemption_cannot_be_fulfilled(api: API):
 
 
 async def test_fulfilling_an_unknown_redemption_is_not_found(api: API):
-    payload = await fulfil(api, ids.global_id("Redemption", 999_999), api.admin())
+    payload = await fulfill(api, ids.global_id("Redemption", 999_999), api.admin())
     assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]

@@ -30,7 +30,8 @@ SENTINEL = "sentinel"
 
 
 async def enroll(db: Stores, external_id: str = "ana") -> int:
-    return (await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)).member.id
+    enrolled = await members.enroll(db.program, ADMIN, members.Enrollment(external_id), None)
+    return enrolled.member.id
 
 
 async def purchase(db: Stores, member_id: int, amount: str = "120") -> purchases.Recorded:
@@ -187,7 +188,7 @@ async def test_events_written_while_redis_is_down_go_out_exactly_once_when_it_is
     finally:
         await down.aclose()
     pending = await outbox_rows()
-    assert len(pending) == 8  # 2 enrolments, 3 x (points.changed + purchase.recorded)
+    assert len(pending) == 8  # 2 enrollments, 3 x (points.changed + purchase.recorded)
     assert all(r["published_at"] is None for r in pending)
 
     channels = [member_channel(PREFIX, ana), member_channel(PREFIX, bob)]

@@ -192,7 +192,7 @@ class Answer:
 
 
 async def test_run_once_records_only_successes(db: Stores):
-    member_id = (await members.enroll(db.program, ADMIN, members.Enrolment("ana"), None)).member.id
+    member_id = (await members.enroll(db.program, ADMIN, members.Enrollment("ana"), None)).member.id
     req = idempotency.request("admin", "k-1", "test", {"memberId": member_id})
     calls: list[int] = []
 

@@ -63,7 +63,7 @@ async def partner(program: Program, key: str) -> Actor:
 
 async def enroll(program: Program, external_id: str, birthday: date | None = None) -> ledger.Wallet:
     enrolled = await members.enroll(
-        program, ADMIN, members.Enrolment(external_id, birthday=birthday), None
+        program, ADMIN, members.Enrollment(external_id, birthday=birthday), None
     )
     return ledger.Wallet.of(enrolled.member)
 
@@ -520,7 +520,7 @@ async def test_every_member_whose_birthday_it_is_gets_the_bonus_however_many(db:
     many = jobs.BATCH + 5  # more than the job takes in one batch
     for n in range(many):
         await members.enroll(
-            program, ADMIN, members.Enrolment(f"m{n}", birthday=date(1990, 6, 15)), None
+            program, ADMIN, members.Enrollment(f"m{n}", birthday=date(1990, 6, 15)), None
         )
     assert await bonuses(program, at("2027-06-15T09:00:00+00:00")) == many
     given = await sql.row(

@@ -26,7 +26,7 @@ SPEND = ledger.Posting(kind="REDEEM", source="admin", description="test debit")
 
 async def enroll(db: Stores, external_id: str = "ana") -> ledger.Wallet:
     member_id = (
-        await members.enroll(db.program, ADMIN, members.Enrolment(external_id), None)
+        await members.enroll(db.program, ADMIN, members.Enrollment(external_id), None)
     ).member.id
     return ledger.Wallet.of(await members.find(members.MemberRef(id=member_id)))
 

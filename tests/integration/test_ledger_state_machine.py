@@ -1,6 +1,6 @@
 """The ledger against a model, through random sequences of the domain services.
 
-A hypothesis state machine enrols members, earns (purchases in every currency, actions), redeems,
+A hypothesis state machine enrolls members, earns (purchases in every currency, actions), redeems,
 cancels, adjusts both ways, refunds purchases (in full or in part, before or after their points
 were spent), moves a simulated clock and runs the scheduled jobs (release held points, expire
 lots), replays earlier calls with their idempotency key and reuses keys for other input.
@@ -433,7 +433,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.run(_snapshot()) == before, f"a refused {operation} ({code}) wrote something"
 
     def pick_call(self, data: st.DataObject) -> Call:
-        """An earlier successful call, of any operation equally (enrolments are many)."""
+        """An earlier successful call, of any operation equally (enrollments are many)."""
         operation = data.draw(
             st.sampled_from(sorted({c.operation for c in self.calls})), label="operation"
         )
@@ -452,7 +452,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def enroll_new(self, actor: Actor, key: str) -> None:
         external_id = f"member-{next(self.counter)}"
-        member_id = self.succeed("enroll", actor, (members.Enrolment(external_id),), key).member.id
+        member_id = self.succeed("enroll", actor, (members.Enrollment(external_id),), key).member.id
         assert member_id not in {m.id for m in self.members}
         self.members.append(ModelMember(member_id, external_id))
 
@@ -646,7 +646,7 @@ class LedgerMachine(RuleBasedStateMachine):
         key = self.new_key(actor, data)
         if data.draw(st.booleans(), label="an externalId already enrolled"):
             taken = self.pick_member(data).external_id
-            self.refused(ErrorCode.DUPLICATE, "enroll", actor, (members.Enrolment(taken),), key)
+            self.refused(ErrorCode.DUPLICATE, "enroll", actor, (members.Enrollment(taken),), key)
             return
         self.enroll_new(actor, key)
 
@@ -1022,8 +1022,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def altered(self, call: Call, data: st.DataObject) -> tuple[Any, ...]:
         """The same operation with one input changed, still valid on its own."""
         if call.operation == "enroll":
-            (enrolment,) = call.args
-            return (members.Enrolment(enrolment.external_id + "-other"),)
+            (enrollment,) = call.args
+            return (members.Enrollment(enrollment.external_id + "-other"),)
         if call.operation == "purchase":
             (purchase,) = call.args
             amount = Decimal(purchase.amount) + Decimal("1.00")
