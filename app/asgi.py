@@ -264,7 +264,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ),
         program=lambda: state["runtime"].program,
         clock=lambda: state["runtime"].clock,
-        keys=KeyRing(lambda: state["runtime"].redis, settings.redis_prefix),
+        keys=KeyRing(
+            lambda: state["runtime"].redis,
+            settings.redis_prefix,
+            recheck_ms=settings.key_revocation_ms,
+        ),
         graphiql=not settings.production,
     )
     routes = [

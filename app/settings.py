@@ -41,6 +41,9 @@ class Settings:
     db_pool_size: int
     max_body_bytes: int
     jobs_every_seconds: int  # 0: the server runs no jobs (run them with `coalition jobs run`)
+    # How late, at most, a worker learns that another revoked a partner API key (0: on every
+    # request, at one Redis round trip each).
+    key_revocation_ms: int
     jwt_max_lifetime_hours: int  # member tokens that live longer (exp - iat) are refused
 
     @property
@@ -74,6 +77,7 @@ class Settings:
             db_pool_size=_number(env, "COALITION_DB_POOL_SIZE", 20),
             max_body_bytes=_number(env, "COALITION_MAX_BODY_BYTES", 1_048_576),
             jobs_every_seconds=_number(env, "COALITION_JOBS_EVERY_SECONDS", 60, lowest=0),
+            key_revocation_ms=_number(env, "COALITION_KEY_REVOCATION_MS", 250, lowest=0),
             jwt_max_lifetime_hours=_number(
                 env, "COALITION_JWT_MAX_LIFETIME_HOURS", 24, highest=HOURS_IN_A_YEAR
             ),

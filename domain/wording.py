@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from domain import views
@@ -66,10 +68,13 @@ _BONUS_DESCRIPTIONS = {
 _PURCHASE_RULES = ("base", "rule:", "campaign:")
 
 
-def placeholders(template: str) -> set[str]:
+@lru_cache(maxsize=512)  # a fixed set of templates, asked for every line of every history
+def placeholders(template: str) -> frozenset[str]:
     """The names a template says: {"name", "amount"} for "{name}: spent {amount} or more".
     Raises ValueError for braces that are neither a placeholder nor doubled."""
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    return frozenset(
+        field for _, field, _, _ in string.Formatter().parse(template) if field is not None
+    )
 
 
 def text(
@@ -102,10 +107,46 @@ def line_text(line: Mapping[str, Any], program: Program, language: str | None) -
     return stored if made is None else made
 
 
+# Said descriptions, for the last few programs in force (held here, so that their ids stay
+# theirs), by language and transaction: a transaction never changes, nor does a
+# program, and a member's history is read again and again. What it was said from is in the
+# key too, should ids start again (an emptied database).
+_Key = tuple[str | None, int, datetime, str, str | None, str | None]
+_SAID: dict[int, tuple[Program, dict[_Key, str | None]]] = {}
+_SAID_PROGRAMS = 4
+_SAID_MAX = 50_000
+
+
+def _said_in(program: Program) -> dict[_Key, str | None]:
+    held = _SAID.get(id(program))
+    if held is None or held[0] is not program or len(held[1]) >= _SAID_MAX:
+        if len(_SAID) >= _SAID_PROGRAMS:
+            _SAID.clear()
+        held = _SAID[id(program)] = (program, {})
+    return held[1]
+
+
 def description(
     transaction: views.TransactionView, program: Program, language: str | None
 ) -> str | None:
     """A transaction's description, in `language` when it can be made again."""
+    said = _said_in(program)
+    key = (
+        language,
+        transaction.id,
+        transaction.created_at,
+        transaction.kind,
+        transaction.reference,
+        transaction.description,
+    )
+    if key not in said:
+        said[key] = _description(transaction, program, language)
+    return said[key]
+
+
+def _description(
+    transaction: views.TransactionView, program: Program, language: str | None
+) -> str | None:
     stored = transaction.description
     if transaction.kind == "ADJUST":
         return stored  # the operator's reason, as written

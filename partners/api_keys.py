@@ -1,9 +1,12 @@
 """Partner API keys: 256 random bits, shown once, kept only as a SHA-256 digest.
 
-A key works until it is revoked, and not a request longer, in every worker: each worker
-remembers the keys it verified for a few seconds (sparing a query on every partner call),
-but a revocation bumps a generation in Redis that every lookup reads first, and a worker
-whose remembered generation is stale asks SQL again. If Redis cannot answer, nothing
+A revoked key stops working at once: from the next request in the worker that revoked it,
+and within `recheck_ms` (a quarter of a second by default) in every other. Each worker
+remembers the keys it verified for CACHE_SECONDS, sparing a query on every partner call, but a
+revocation bumps a generation in Redis, and a worker trusts what it remembers only while the
+generation it last read (at most `recheck_ms` ago) is still the one it remembered them under;
+otherwise it asks SQL. Reading the generation on every request would cost each partner call
+a Redis round trip; `recheck_ms` = 0 does just that. If Redis cannot answer, nothing
 remembered is trusted.
 """
 
@@ -95,18 +98,33 @@ class _Remembered:
 class KeyRing:
     """The keys one worker has verified, and the way a revocation reaches every worker."""
 
-    def __init__(self, redis: Callable[[], aioredis.Redis], redis_prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Callable[[], aioredis.Redis],
+        redis_prefix: str,
+        *,
+        recheck_ms: int = 250,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._generation_key = f"{redis_prefix}:api_keys:generation"
+        self._recheck = recheck_ms / 1000
+        self._monotonic = monotonic
         self._remembered: dict[str, _Remembered] = {}
+        self._generation_read: tuple[int, float] | None = None  # (generation, read at)
 
     async def _generation(self) -> int | None:
+        now = self._monotonic()
+        if self._generation_read is not None and now - self._generation_read[1] < self._recheck:
+            return self._generation_read[0]
         try:
-            value = await self._redis().get(self._generation_key)
+            value = int(await self._redis().get(self._generation_key) or 0)
         except (RedisError, OSError) as error:
             log.warning("API key revocations unknown (%s): asking SQL", type(error).__name__)
+            self._generation_read = None
             return None
-        return int(value or 0)
+        self._generation_read = (value, now)
+        return value
 
     async def authenticate(self, raw_key: str, *, now: datetime) -> PartnerIdentity | None:
         if not raw_key.startswith(PREFIX) or len(raw_key) > 200:
@@ -146,11 +164,10 @@ class KeyRing:
         self._remembered.clear()
         if updated:
             try:
-                await self._redis().incr(self._generation_key)
+                generation = await self._redis().incr(self._generation_key)
+                self._generation_read = (int(generation), self._monotonic())
             except (RedisError, OSError) as error:
                 # Other workers then trust the key for at most CACHE_SECONDS more.
+                self._generation_read = None
                 log.error("API key %s revoked, but Redis was not told: %s", key_id, error)
         return view
-
-    def forget(self) -> None:
-        self._remembered.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from cross_web import HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -109,6 +110,7 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+@lru_cache(maxsize=256)  # clients send a handful of distinct headers, on every request
 def negotiate(accept: str | None) -> str | None:
     """The media type to answer in, by RFC 9110 content negotiation over the two this API
     writes; None when the header accepts neither (a 406). No header, or `*/*`, is

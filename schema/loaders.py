@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -46,25 +47,66 @@ def _pages(
 
 
 class Loaders:
-    def __init__(self, program: Program, clock: Clock) -> None:
-        self.members = _by_key(history.members_by_id)
-        self.transactions = _by_key(history.transactions_by_id)
-        self.redemptions = _by_key(history.redemptions_by_id)
-        self.purchases = _by_key(history.purchases_by_id)
-        self.transaction_pages = _pages(history.transaction_pages)
-        self.redemption_pages = _pages(history.redemption_pages)
+    """Made for every request, and again after a write; each loader only when first asked for,
+    as most requests use two or three of them."""
 
+    def __init__(self, program: Program, clock: Clock) -> None:
+        self.program = program
+        self.clock = clock
+
+    @cached_property
+    def members(self) -> DataLoader[int, views.MemberView | None]:
+        return _by_key(history.members_by_id)
+
+    @cached_property
+    def transactions(self) -> DataLoader[int, views.TransactionView | None]:
+        return _by_key(history.transactions_by_id)
+
+    @cached_property
+    def redemptions(self) -> DataLoader[int, views.RedemptionView | None]:
+        return _by_key(history.redemptions_by_id)
+
+    @cached_property
+    def purchases(self) -> DataLoader[int, views.PurchaseView | None]:
+        return _by_key(history.purchases_by_id)
+
+    @cached_property
+    def transaction_pages(self) -> DataLoader[PageKey, tuple[list[views.TransactionView], bool]]:
+        return _pages(history.transaction_pages)
+
+    @cached_property
+    def redemption_pages(self) -> DataLoader[PageKey, tuple[list[views.RedemptionView], bool]]:
+        return _pages(history.redemption_pages)
+
+    @cached_property
+    def expiring(self) -> DataLoader[int, list[views.ExpiringView]]:
         async def expiring(accounts: list[int]) -> list[list[views.ExpiringView]]:
-            found = await history.expiring_points(accounts, clock.now())
+            found = await history.expiring_points(accounts, self.clock.now())
             return [found[a] for a in accounts]
 
+        return DataLoader(load_fn=expiring)
+
+    @cached_property
+    def pending(self) -> DataLoader[int, list[views.PendingView]]:
         async def pending(accounts: list[int]) -> list[list[views.PendingView]]:
             found = await history.pending_releases(accounts)
             return [found[a] for a in accounts]
 
+        return DataLoader(load_fn=pending)
+
+    @cached_property
+    def stock(self) -> DataLoader[str, int | None]:
+        program = self.program
+
         async def stock(keys: list[str]) -> list[int | None]:
             left = await redemptions.stock_left(program, keys)
             return [left[k] for k in keys]
+
+        return DataLoader(load_fn=stock)
+
+    @cached_property
+    def redeemed(self) -> DataLoader[tuple[int, str], int]:
+        program, clock = self.program, self.clock
 
         async def redeemed(keys: list[tuple[int, str]]) -> list[int]:
             # In practice one member (the caller) and one statement for a page of rewards.
@@ -83,7 +125,4 @@ class Loaders:
                 counts.update({(member, key): n for key, n in found.items()})
             return [counts.get(key, 0) for key in keys]
 
-        self.expiring = DataLoader(load_fn=expiring)
-        self.pending = DataLoader(load_fn=pending)
-        self.stock = DataLoader(load_fn=stock)
-        self.redeemed = DataLoader(load_fn=redeemed)
+        return DataLoader(load_fn=redeemed)
