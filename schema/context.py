@@ -24,7 +24,7 @@ class Context:
     language: str | None
     loaders: Loaders
     clock: Clock
-    # Partner keys this worker verified; revoking one reaches every worker through it.
+    # Partner keys this worker verified; a revocation reaches the other workers through it.
     keys: KeyRing
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)

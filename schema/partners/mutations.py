@@ -107,8 +107,9 @@ class PartnerMutations:
 
     @strawberry.mutation(
         description=Operation.REVOKE_PARTNER_API_KEY.describe(
-            "Revokes a partner's API key: it gets 401 from the next request on, in every "
-            "worker. Revoking it again changes nothing."
+            "Revokes a partner's API key: it gets 401 from the next request on in the worker "
+            "that revoked it, and within 250 ms (COALITION_KEY_REVOCATION_MS) in every other. "
+            "Revoking it again changes nothing."
         )
     )
     async def revoke_partner_api_key(
