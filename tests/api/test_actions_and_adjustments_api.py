@@ -206,6 +206,23 @@ async def test_a_positive_adjustment_credits_points_with_its_reason(api: API):
     await assert_ledger_consistent()
 
 
+async def test_an_adjustment_names_its_member_by_external_id_like_every_other_input(api: API):
+    await api.enroll("ana")
+    body = {"externalId": "ana", "points": 40, "reason": "Goodwill", "idempotencyKey": new_key()}
+    payload = await api.mutate("adjustPoints", body, ADJUST, as_=api.admin())
+    assert payload["userErrors"] == []
+    assert payload["member"]["balance"] == 40
+    unknown = await api.mutate(
+        "adjustPoints", {**body, "externalId": "nobody", "idempotencyKey": new_key()}, ADJUST,
+        as_=api.admin(),
+    )  # fmt: skip
+    assert [(e["code"], e["field"]) for e in unknown["userErrors"]] == [("NOT_FOUND", "externalId")]
+    neither = {"points": 1, "reason": "?", "idempotencyKey": new_key()}
+    refused = await api.mutate("adjustPoints", neither, ADJUST, as_=api.admin())
+    assert [e["code"] for e in refused["userErrors"]] == ["INVALID_INPUT"]
+    await assert_ledger_consistent()
+
+
 async def test_a_negative_adjustment_takes_points_and_lifetime_away(api: API):
     ana = await api.enroll("ana")
     await api.purchase(ana, "1000")
