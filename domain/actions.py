@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, sql, text, views
+from domain import earning, events, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import Action, Program
@@ -102,15 +102,13 @@ async def record(
                 "reference",
             ) from None
         unit.emit(
-            "action.recorded",
-            {
-                "memberId": wallet.member_id,
-                "action": action,
-                "reference": reference,
-                "points": award.points,
-                "source": actor.source,
-            },
-            member_id=wallet.member_id,
+            events.ActionRecorded(
+                member_id=wallet.member_id,
+                action=action,
+                reference=reference,
+                points=award.points,
+                source=actor.source,
+            ),
             transaction_id=movement.transaction_id,
         )
         return Recorded(member=ledger.after(found, movement), transaction=movement.transaction)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain import idempotency, ledger, members, text, views
+from domain import events, idempotency, ledger, members, text, views
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.program import MAX_POINTS, Program
@@ -66,14 +66,9 @@ async def adjust(
                 unit, wallet, -points, ledger.ADJUSTMENT, posting, counts_toward_lifetime=True
             )
         unit.emit(
-            "points.adjusted",
-            {
-                "memberId": wallet.member_id,
-                "points": points,
-                "reason": reason,
-                "source": actor.source,
-            },
-            member_id=wallet.member_id,
+            events.PointsAdjusted(
+                member_id=wallet.member_id, points=points, reason=reason, source=actor.source
+            ),
             transaction_id=movement.transaction_id,
         )
         return Adjusted(member=ledger.after(found, movement), transaction=movement.transaction)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain import ledger, lifecycle, sql, wording
+from domain import events, ledger, lifecycle, sql, wording
 from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
@@ -109,13 +109,11 @@ async def remind_expiring(program: Program, now: datetime, report: Report) -> No
             if reminded:
                 expires_at = sql.to_datetime(group["expires_at"])
                 unit.emit(
-                    "points.expiring",
-                    {
-                        "memberId": wallet.member_id,
-                        "points": sum(int(r["remaining"]) for r in reminded),
-                        "expiresAt": expires_at.isoformat(),
-                    },
-                    member_id=wallet.member_id,
+                    events.PointsExpiring(
+                        member_id=wallet.member_id,
+                        points=sum(int(r["remaining"]) for r in reminded),
+                        expires_at=expires_at,
+                    )
                 )
                 report.reminded += 1
 

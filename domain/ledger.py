@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain import sql, wording
+from domain import events, sql, wording
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS, Expiry
@@ -359,15 +359,13 @@ async def release_due(unit: Unit, wallet: Wallet) -> tuple[int, Movement | None]
     state = _state_of(movement) if movement else state
     if released:
         unit.emit(
-            "points.released",
-            {
-                "memberId": wallet.member_id,
-                "points": released,
-                "repaid": repay,
-                "balance": int(state["balance"]),
-                "pending": int(state["pending"]),
-            },
-            member_id=wallet.member_id,
+            events.PointsReleased(
+                member_id=wallet.member_id,
+                points=released,
+                repaid=repay,
+                balance=int(state["balance"]),
+                pending=int(state["pending"]),
+            )
         )
     return released, movement
 
@@ -462,14 +460,12 @@ async def _expire(unit: Unit, wallet: Wallet, lots: list[_Expiring]) -> Movement
     await _take_from_lots(unit, transaction_id, [(lot.lot_id, lot.points) for lot in lots])
     movement = _moved(unit, wallet, transaction_id, -points, posting, state)
     unit.emit(
-        "points.expired",
-        {
-            "memberId": wallet.member_id,
-            "points": points,
-            "transactionId": transaction_id,
-            "expiredAt": sorted({lot.expires_at.isoformat() for lot in lots}),
-        },
-        member_id=wallet.member_id,
+        events.PointsExpired(
+            member_id=wallet.member_id,
+            points=points,
+            transaction_id=transaction_id,
+            expired_at=tuple(sorted({lot.expires_at for lot in lots})),
+        ),
         transaction_id=transaction_id,
     )
     return movement
@@ -693,18 +689,16 @@ def _moved(
         debt=int(state["debt"]),
     )
     unit.emit(
-        "points.changed",
-        {
-            "memberId": wallet.member_id,
-            "transactionId": transaction_id,
-            "kind": posting.kind,
-            "delta": points,
-            "balance": movement.balance,
-            "pending": movement.pending,
-            "lifetime": movement.lifetime,
-            "debt": movement.debt,
-        },
-        member_id=wallet.member_id,
+        events.PointsChanged(
+            member_id=wallet.member_id,
+            transaction_id=transaction_id,
+            kind=posting.kind,
+            delta=points,
+            balance=movement.balance,
+            pending=movement.pending,
+            lifetime=movement.lifetime,
+            debt=movement.debt,
+        ),
         transaction_id=transaction_id,
     )
     return movement

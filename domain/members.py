@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain import history, idempotency, ledger, sql, text, views, wording
+from domain import events, history, idempotency, ledger, sql, text, views, wording
 from domain.actors import Actor
 from domain.clock import utcnow
 from domain.earning import bonus_line
@@ -138,14 +138,12 @@ async def enroll(
                 "externalId",
             ) from None
         unit.emit(
-            "member.enrolled",
-            {
-                "memberId": member.id,
-                "externalId": member.external_id,
-                "referredBy": referrer_id,
-                "source": actor.source,
-            },
-            member_id=member.id,
+            events.MemberEnrolled(
+                member_id=member.id,
+                external_id=member.external_id,
+                referred_by=referrer_id,
+                source=actor.source,
+            )
         )
         view = views.MemberView(
             id=member.id,

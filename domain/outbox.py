@@ -1,4 +1,5 @@
-"""Domain events, written in the same transaction as the ledger rows they describe.
+"""Domain events, written in the same transaction as the ledger rows they describe. What each
+kind holds is declared in domain.events, the catalogue; this module stores and claims them.
 
 Readers (the live fan-out now; gamification, webhooks and insights later) take unpublished
 events in id order and mark them published; since ids can commit out of order, they select by

@@ -5,11 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, idempotency, ledger, members, referrals, sql, text, views, wording
+from domain import (
+    earning,
+    events,
+    idempotency,
+    ledger,
+    members,
+    referrals,
+    sql,
+    text,
+    views,
+    wording,
+)
 from domain.actors import Actor
 from domain.clock import utcnow
 from domain.errors import DomainError, ErrorCode, InvalidInput
@@ -256,9 +266,7 @@ async def record(
                 using_db=unit.conn,
             )
         unit.emit(
-            "purchase.recorded",
             _event(bought.id, wallet, data, purchase, award, actor.source),
-            member_id=wallet.member_id,
             transaction_id=bought.transaction_id,
         )
         if member.referred_by is not None and unit.program.referral is not None:
@@ -389,24 +397,21 @@ def _event(
     purchase: earning.Purchase,
     award: earning.Award,
     source: str,
-) -> dict[str, Any]:
-    return {
-        "purchaseId": purchase_id,
-        "memberId": wallet.member_id,
-        "source": source,
-        "orderId": data.order_id,
-        "amount": str(purchase.amount),
-        "discount": str(purchase.discount),
-        "eligibleAmount": str(award.eligible_amount),
-        "currency": purchase.currency,
-        "points": award.points,
-        "lines": [
-            {
-                "sku": ln.sku,
-                "category": ln.category,
-                "quantity": ln.quantity,
-                "unitPrice": str(ln.unit_price),
-            }
+) -> events.PurchaseRecorded:
+    return events.PurchaseRecorded(
+        member_id=wallet.member_id,
+        purchase_id=purchase_id,
+        source=source,
+        order_id=data.order_id,
+        amount=purchase.amount,
+        discount=purchase.discount,
+        eligible_amount=award.eligible_amount,
+        currency=purchase.currency,
+        points=award.points,
+        lines=tuple(
+            events.PurchasedLine(
+                sku=ln.sku, category=ln.category, quantity=ln.quantity, unit_price=ln.unit_price
+            )
             for ln in purchase.lines
-        ],
-    }
+        ),
+    )

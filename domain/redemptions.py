@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain import idempotency, ledger, members, sql, views, wording
+from domain import events, idempotency, ledger, members, sql, views, wording
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -225,15 +225,13 @@ async def redeem(
             if not taken:
                 raise _out_of_stock(reward)
         unit.emit(
-            "reward.redeemed",
-            {
-                "memberId": wallet.member_id,
-                "redemptionId": redemption.id,
-                "reward": reward.key,
-                "points": reward.points_cost,
-                "source": actor.source,
-            },
-            member_id=wallet.member_id,
+            events.RewardRedeemed(
+                member_id=wallet.member_id,
+                redemption_id=redemption.id,
+                reward=reward.key,
+                points=reward.points_cost,
+                source=actor.source,
+            ),
             transaction_id=movement.transaction_id,
         )
         return Redeemed(
@@ -271,14 +269,12 @@ async def fulfill(
         )
         if changed:
             unit.emit(
-                "redemption.fulfilled",
-                {
-                    "memberId": redemption.member_id,
-                    "redemptionId": redemption.id,
-                    "reward": redemption.reward_key,
-                    "source": actor.source,
-                },
-                member_id=redemption.member_id,
+                events.RedemptionFulfilled(
+                    member_id=redemption.member_id,
+                    redemption_id=redemption.id,
+                    reward=redemption.reward_key,
+                    source=actor.source,
+                )
             )
         else:
             current = await sql.row(
@@ -395,15 +391,13 @@ async def cancel(
                 [redemption.reward_key],
             )
         unit.emit(
-            "redemption.cancelled",
-            {
-                "memberId": wallet.member_id,
-                "redemptionId": redemption.id,
-                "reward": redemption.reward_key,
-                "points": movement.points,
-                "source": actor.source,
-            },
-            member_id=wallet.member_id,
+            events.RedemptionCancelled(
+                member_id=wallet.member_id,
+                redemption_id=redemption.id,
+                reward=redemption.reward_key,
+                points=movement.points,
+                source=actor.source,
+            ),
             transaction_id=movement.transaction_id,
         )
         cancelled = replace(redemption, status=CANCELLED, cancelled_at=unit.now)

@@ -7,7 +7,7 @@ member is referred only when it enrolls, by someone already enrolled.
 
 from __future__ import annotations
 
-from domain import earning, ledger, members, sql, views, wording
+from domain import earning, events, ledger, members, sql, views, wording
 from domain.earning import bonus_line
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
@@ -100,14 +100,13 @@ async def reward_first_purchase(
             pending_days=pending_days,
         )
     unit.emit(
-        "referral.rewarded",
-        {
-            "referrerId": referee.referred_by,
-            "refereeId": referee.id,
-            "purchaseId": purchase_id,
-            "refereePoints": referral.referee_points,
-            "referrerPoints": referral.referrer_points if referrer_paid else 0,
-        },
-        member_id=referee.id,
+        events.ReferralRewarded(
+            member_id=referee.id,
+            referrer_id=referee.referred_by,
+            referee_id=referee.id,
+            purchase_id=purchase_id,
+            referee_points=referral.referee_points,
+            referrer_points=referral.referrer_points if referrer_paid else 0,
+        )
     )
     return referee

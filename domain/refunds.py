@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from domain import idempotency, ledger, members, sql, text, views, wording
+from domain import events, idempotency, ledger, members, sql, text, views, wording
 from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
 from domain.money import canonical, parse_amount
@@ -164,17 +164,15 @@ async def refund(
             [found["id"], actor.source, this, claw, transaction_id, unit.now],
         )
         unit.emit(
-            "purchase.refunded",
-            {
-                "purchaseId": found["id"],
-                "memberId": member.id,
-                "orderId": found["order_id"],
-                "amount": str(this),
-                "refundedInAll": str(refunded + this),
-                "points": claw,
-                "source": actor.source,
-            },
-            member_id=member.id,
+            events.PurchaseRefunded(
+                member_id=member.id,
+                purchase_id=int(found["id"]),
+                order_id=found["order_id"],
+                amount=this,
+                refunded_in_all=refunded + this,
+                points=claw,
+                source=actor.source,
+            ),
             transaction_id=transaction_id,
         )
         purchase = replace(

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain import outbox
 from domain.clock import utcnow
+from domain.events import DomainEvent
 from domain.program import Program
 
 
@@ -23,15 +23,11 @@ class Unit:
     now: datetime
     events: list[outbox.Event] = field(default_factory=list)
 
-    def emit(
-        self,
-        type: str,
-        payload: dict[str, Any],
-        *,
-        member_id: int | None = None,
-        transaction_id: int | None = None,
-    ) -> None:
-        self.events.append(outbox.Event(type, payload, member_id, transaction_id))
+    def emit(self, event: DomainEvent, *, transaction_id: int | None = None) -> None:
+        """Records an event of the catalogue, to be written with this unit's rows."""
+        self.events.append(
+            outbox.Event(event.TYPE, event.payload(self.now), event.member_id, transaction_id)
+        )
 
 
 @asynccontextmanager

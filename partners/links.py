@@ -7,7 +7,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain import idempotency, ledger, members, sql, text, views
+from domain import events, idempotency, ledger, members, sql, text, views
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.program import Program
@@ -80,14 +80,12 @@ async def link(
         else:
             return Linked(found, partner_key, partner_member_id)
         unit.emit(
-            "partner.account_linked",
-            {
-                "memberId": wallet.member_id,
-                "partner": partner_key,
-                "partnerMemberId": partner_member_id,
-                "source": actor.source,
-            },
-            member_id=wallet.member_id,
+            events.PartnerAccountLinked(
+                member_id=wallet.member_id,
+                partner=partner_key,
+                partner_member_id=partner_member_id,
+                source=actor.source,
+            )
         )
         return Linked(found, partner_key, partner_member_id)
 

@@ -14,6 +14,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 
 from domain import adjustments, ledger, members, purchases, redemptions, sql
+from domain import events as events_catalogue
 from domain.actors import ADMIN
 from domain.errors import DomainError, ErrorCode
 from domain.program import NEVER, Expiry, Program
@@ -420,7 +421,8 @@ async def test_every_posting_writes_a_points_changed_event_with_its_delta_and_ba
         assert int(event["member_id"]) == wallet.member_id
         assert int(event["transaction_id"]) == transaction_id
         assert event["published_at"] is None
-        assert event["payload"] == {
+        payload = event["payload"]
+        assert payload == {
             "memberId": wallet.member_id,
             "transactionId": transaction_id,
             "kind": kind,
@@ -429,7 +431,21 @@ async def test_every_posting_writes_a_points_changed_event_with_its_delta_and_ba
             "pending": 0,
             "lifetime": lifetime,
             "debt": 0,
+            "occurredAt": payload["occurredAt"],
         }
+        read, occurred_at = events_catalogue.read("points.changed", payload)
+        assert read == events_catalogue.PointsChanged(
+            member_id=wallet.member_id,
+            transaction_id=transaction_id,
+            kind=kind,
+            delta=delta,
+            balance=balance,
+            pending=0,
+            lifetime=lifetime,
+            debt=0,
+        )
+        assert occurred_at is not None
+        assert occurred_at.tzinfo is not None
     total = await sql.row(
         sql.connection(), "SELECT COUNT(*) AS n FROM outbox_event WHERE type = 'points.changed'"
     )

@@ -1,0 +1,242 @@
+"""The event catalogue: every event the domain emits, declared once, with its payload's fields.
+
+Emitters build these, and `Unit.emit` takes nothing else; consumers read stored events back
+into them with `read`, which refuses a type nobody declared. An event's payload is its fields
+in camelCase JSON (decimals as exact text, moments in ISO 8601), plus `occurredAt`, the moment
+of the operation that emitted it, in UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {_camel(f.name): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    """`value` as JSON gave it, read back as `kind` (the field's annotation)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (chosen,) = [k for k in typing.get_args(kind) if k is not type(None)]
+        return _typed(chosen, value)
+    if origin is tuple:
+        return tuple(_typed(typing.get_args(kind)[0], item) for item in value)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(
+            **{
+                f.name: _typed(hints[f.name], value[_camel(f.name)])
+                for f in dataclasses.fields(kind)
+            }
+        )
+    if kind is Decimal:
+        return Decimal(value)
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    return value
+
+
+CATALOGUE: dict[str, type[DomainEvent]] = {}
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """One kind of event. Every subclass declares its TYPE, and its member."""
+
+    TYPE: ClassVar[str]
+    member_id: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.TYPE in CATALOGUE:
+            raise TypeError(f"event type {cls.TYPE!r} is declared twice")
+        CATALOGUE[cls.TYPE] = cls
+
+    def payload(self, occurred_at: datetime) -> dict[str, Any]:
+        return {**_plain(self), "occurredAt": occurred_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Occurred:
+    """A stored event, read back: what happened, and when."""
+
+    id: int
+    event: DomainEvent
+    occurred_at: datetime | None  # None for events stored before the catalogue
+
+
+class UndeclaredEvent(ValueError):
+    pass
+
+
+def read(type_name: str, payload: dict[str, Any]) -> tuple[DomainEvent, datetime | None]:
+    """A stored event as its declared kind, and when it happened."""
+    kind = CATALOGUE.get(type_name)
+    if kind is None:
+        raise UndeclaredEvent(f"no event type {type_name!r} is declared")
+    event = _typed(kind, payload)
+    moment = payload.get("occurredAt")
+    return event, (datetime.fromisoformat(moment) if isinstance(moment, str) else None)
+
+
+@dataclass(frozen=True)
+class MemberEnrolled(DomainEvent):
+    TYPE = "member.enrolled"
+    external_id: str
+    referred_by: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class PurchasedLine:
+    sku: str | None
+    category: str | None
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class PurchaseRecorded(DomainEvent):
+    TYPE = "purchase.recorded"
+    purchase_id: int
+    source: str
+    order_id: str
+    amount: Decimal
+    discount: Decimal
+    eligible_amount: Decimal
+    currency: str
+    points: int
+    lines: tuple[PurchasedLine, ...]
+
+
+@dataclass(frozen=True)
+class PurchaseRefunded(DomainEvent):
+    TYPE = "purchase.refunded"
+    purchase_id: int
+    order_id: str
+    amount: Decimal
+    refunded_in_all: Decimal
+    points: int
+    source: str
+
+
+@dataclass(frozen=True)
+class ReferralRewarded(DomainEvent):
+    """The referee's first purchase paid both members; `member_id` is the referee."""
+
+    TYPE = "referral.rewarded"
+    referrer_id: int | None
+    referee_id: int
+    purchase_id: int
+    referee_points: int
+    referrer_points: int
+
+
+@dataclass(frozen=True)
+class ActionRecorded(DomainEvent):
+    TYPE = "action.recorded"
+    action: str
+    reference: str | None
+    points: int
+    source: str
+
+
+@dataclass(frozen=True)
+class PointsChanged(DomainEvent):
+    TYPE = "points.changed"
+    transaction_id: int
+    kind: str
+    delta: int
+    balance: int
+    pending: int
+    lifetime: int
+    debt: int
+
+
+@dataclass(frozen=True)
+class PointsReleased(DomainEvent):
+    TYPE = "points.released"
+    points: int
+    repaid: int
+    balance: int
+    pending: int
+
+
+@dataclass(frozen=True)
+class PointsExpiring(DomainEvent):
+    TYPE = "points.expiring"
+    points: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PointsExpired(DomainEvent):
+    TYPE = "points.expired"
+    points: int
+    transaction_id: int
+    expired_at: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class PointsAdjusted(DomainEvent):
+    TYPE = "points.adjusted"
+    points: int
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class RewardRedeemed(DomainEvent):
+    TYPE = "reward.redeemed"
+    redemption_id: int
+    reward: str
+    points: int
+    source: str
+
+
+@dataclass(frozen=True)
+class RedemptionFulfilled(DomainEvent):
+    TYPE = "redemption.fulfilled"
+    redemption_id: int
+    reward: str
+    source: str
+
+
+@dataclass(frozen=True)
+class RedemptionCancelled(DomainEvent):
+    TYPE = "redemption.cancelled"
+    redemption_id: int
+    reward: str
+    points: int
+    source: str
+
+
+@dataclass(frozen=True)
+class PartnerAccountLinked(DomainEvent):
+    TYPE = "partner.account_linked"
+    partner: str
+    partner_member_id: str
+    source: str
