@@ -8,55 +8,17 @@ of the operation that emitted it, in UTC.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from domain import results
+
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {_camel(f.name): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list)):
-        return [_plain(item) for item in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _typed(kind: Any, value: Any) -> Any:
-    """`value` as JSON gave it, read back as `kind` (the field's annotation)."""
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        (chosen,) = [k for k in typing.get_args(kind) if k is not type(None)]
-        return _typed(chosen, value)
-    if origin is tuple:
-        return tuple(_typed(typing.get_args(kind)[0], item) for item in value)
-    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        return kind(
-            **{
-                f.name: _typed(hints[f.name], value[_camel(f.name)])
-                for f in dataclasses.fields(kind)
-            }
-        )
-    if kind is Decimal:
-        return Decimal(value)
-    if kind is datetime:
-        return datetime.fromisoformat(value)
-    return value
 
 
 CATALOGUE: dict[str, type[DomainEvent]] = {}
@@ -76,16 +38,7 @@ class DomainEvent:
         CATALOGUE[cls.TYPE] = cls
 
     def payload(self, occurred_at: datetime) -> dict[str, Any]:
-        return {**_plain(self), "occurredAt": occurred_at.isoformat()}
-
-
-@dataclass(frozen=True)
-class Occurred:
-    """A stored event, read back: what happened, and when."""
-
-    id: int
-    event: DomainEvent
-    occurred_at: datetime | None  # None for events stored before the catalogue
+        return {**results.as_data(self, name=_camel), "occurredAt": occurred_at.isoformat()}
 
 
 class UndeclaredEvent(ValueError):
@@ -97,7 +50,7 @@ def read(type_name: str, payload: dict[str, Any]) -> tuple[DomainEvent, datetime
     kind = CATALOGUE.get(type_name)
     if kind is None:
         raise UndeclaredEvent(f"no event type {type_name!r} is declared")
-    event = _typed(kind, payload)
+    event = results.from_data(kind, payload, name=_camel)
     moment = payload.get("occurredAt")
     return event, (datetime.fromisoformat(moment) if isinstance(moment, str) else None)
 

@@ -31,10 +31,35 @@ def dump(result: object) -> str:
     return json.dumps(result, default=_plain, separators=(",", ":"))
 
 
+def _same(name: str) -> str:
+    return name
+
+
+def as_data(value: Any, *, name: typing.Callable[[str], str] = _same) -> Any:
+    """`value` as plain JSON data: dataclasses as objects keyed by `name(field)`, tuples as
+    lists, decimals as their exact text, moments and dates in ISO 8601, enums as their value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return {name(f.name): as_data(getattr(value, f.name), name=name) for f in fields}
+    if isinstance(value, (tuple, list)):
+        return [as_data(item, name=name) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (Decimal, datetime, date)):
+        return _plain(value)
+    return value
+
+
+def from_data(kind: type[T], value: Any, *, name: typing.Callable[[str], str] = _same) -> T:
+    """Plain JSON data read back as `kind`, field by field from its type hints (the inverse of
+    `as_data`); raises TypeError, KeyError or ValueError when it does not fit."""
+    return typing.cast(T, _read(kind, value, name))
+
+
 def load(kind: type[T], stored: str | dict[str, Any]) -> T:
     data = json.loads(stored) if isinstance(stored, str) else stored
     try:
-        return typing.cast(T, _read(kind, data))
+        return typing.cast(T, _read(kind, data, _same))
     except (KeyError, TypeError, ValueError, ArithmeticError) as error:
         raise UnreadableResult(f"{kind.__name__}: {error}") from error
 
@@ -56,7 +81,7 @@ def _hints(kind: type) -> dict[str, Any]:
     return typing.get_type_hints(kind)
 
 
-def _read(kind: Any, data: Any) -> Any:
+def _read(kind: Any, data: Any, name: typing.Callable[[str], str]) -> Any:
     if kind is Any:
         return data
     origin = typing.get_origin(kind)
@@ -65,15 +90,15 @@ def _read(kind: Any, data: Any) -> Any:
         if data is None and type(None) in options:
             return None
         (chosen,) = [option for option in options if option is not type(None)]
-        return _read(chosen, data)
+        return _read(chosen, data, name)
     if origin is tuple:
         item = typing.get_args(kind)[0]
-        return tuple(_read(item, value) for value in data)
+        return tuple(_read(item, value, name) for value in data)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = _hints(kind)
         return kind(
             **{
-                f.name: _read(hints[f.name], data[f.name])
+                f.name: _read(hints[f.name], data[name(f.name)], name)
                 for f in dataclasses.fields(kind)
                 if f.init
             }

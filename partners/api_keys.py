@@ -136,7 +136,7 @@ class KeyRing:
             remembered is not None
             and generation is not None
             and remembered.generation == generation
-            and remembered.until > time.monotonic()
+            and remembered.until > self._monotonic()
         ):
             return remembered.identity
         row = await PartnerApiKey.get_or_none(key_hash=hashed, revoked_at=None).select_related(
@@ -151,7 +151,7 @@ class KeyRing:
             if len(self._remembered) >= MAX_CACHED:
                 self._remembered.clear()
             self._remembered[hashed] = _Remembered(
-                identity, time.monotonic() + CACHE_SECONDS, generation
+                identity, self._monotonic() + CACHE_SECONDS, generation
             )
         return identity
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -83,22 +84,21 @@ class FulfilRedemptionPayload:
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-def _redeemed(ctx: Context, done: redemptions.Redeemed) -> RedeemRewardPayload:
-    return RedeemRewardPayload(
-        member=Member.of(done.member),
-        redemption=Redemption.seen_by(ctx, done.redemption),
-        transaction=PointTransaction.seen_by(ctx, done.transaction),
-        user_errors=[],
-    )
+P = TypeVar("P", RedeemRewardPayload, CancelRedemptionPayload)
 
 
-def _cancelled(ctx: Context, done: redemptions.Redeemed) -> CancelRedemptionPayload:
-    return CancelRedemptionPayload(
-        member=Member.of(done.member),
-        redemption=Redemption.seen_by(ctx, done.redemption),
-        transaction=PointTransaction.seen_by(ctx, done.transaction),
-        user_errors=[],
-    )
+def _answer(payload: type[P]) -> Callable[[Context, redemptions.Redeemed], P]:
+    """Redeeming and cancelling both answer with the member, the redemption, the transaction."""
+
+    def answer(ctx: Context, done: redemptions.Redeemed) -> P:
+        return payload(
+            member=Member.of(done.member),
+            redemption=Redemption.seen_by(ctx, done.redemption),
+            transaction=PointTransaction.seen_by(ctx, done.transaction),
+            user_errors=[],
+        )
+
+    return answer
 
 
 async def _fulfill(
@@ -143,7 +143,9 @@ class RewardMutations:
                 now=ctx.clock.now(),
             )
 
-        return await mutate(info, Operation.REDEEM_REWARD, RedeemRewardPayload, work, _redeemed)
+        return await mutate(
+            info, Operation.REDEEM_REWARD, RedeemRewardPayload, work, _answer(RedeemRewardPayload)
+        )
 
     @strawberry.mutation(
         description=Operation.CANCEL_REDEMPTION.describe(
@@ -164,7 +166,11 @@ class RewardMutations:
             )
 
         return await mutate(
-            info, Operation.CANCEL_REDEMPTION, CancelRedemptionPayload, work, _cancelled
+            info,
+            Operation.CANCEL_REDEMPTION,
+            CancelRedemptionPayload,
+            work,
+            _answer(CancelRedemptionPayload),
         )
 
     @strawberry.mutation(
