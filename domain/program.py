@@ -174,8 +174,46 @@ class Referral:
 class Tier:
     key: str
     name: Text
-    threshold: int
+    threshold: int  # the qualifying amount that reaches it
     benefits: tuple[Text, ...]
+    retain: int | None = None  # the amount that keeps it at a review; None: the threshold
+    multiplier: Decimal = Decimal(1)  # on what its members earn (1: nothing more)
+
+    @property
+    def keep(self) -> int:
+        """What a review wants to see in the window for a member to keep this tier."""
+        return self.threshold if self.retain is None else self.retain
+
+
+class QualifyOn(StrEnum):
+    POINTS = "points"  # points earned (lifetime-counting, once released)
+    SPEND = "spend"  # money spent on goods, in whole units of `TierRules.spend_currency`
+
+
+class TierWindow(StrEnum):
+    LIFETIME = "lifetime"  # everything since enrolling; reviewed on the 1st of each month
+    CALENDAR_YEAR = "calendar_year"  # this calendar year; reviewed each 1 January
+    ROLLING_12_MONTHS = "rolling_12_months"  # the 12 months up to the next monthly review
+
+
+class Downgrade(StrEnum):
+    ONE_TIER = "one_tier"  # at most one tier down per review
+    TO_BASE = "to_base"  # down to what the window qualifies for, the base tier at worst
+
+
+@dataclass(frozen=True)
+class TierRules:
+    """How members reach and keep tiers. The defaults are lifetime points, one tier at a time."""
+
+    qualify_on: QualifyOn = QualifyOn.POINTS
+    window: TierWindow = TierWindow.LIFETIME
+    downgrade: Downgrade = Downgrade.ONE_TIER
+    spend_currency: str | None = None  # with qualify_on = spend: the currency counted
+
+    @property
+    def from_account(self) -> bool:
+        """Lifetime points are the wallet's own figures: no activity needs summing."""
+        return self.qualify_on is QualifyOn.POINTS and self.window is TierWindow.LIFETIME
 
 
 @dataclass(frozen=True)
@@ -275,6 +313,7 @@ class Program:
     wording: Mapping[str, Text] = field(default_factory=dict)
     # Set once the program is applied: the version every transaction records.
     version: int | None = None
+    tier_rules: TierRules = TierRules()
 
     @property
     def zone(self) -> ZoneInfo:

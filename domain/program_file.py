@@ -34,18 +34,22 @@ from domain.program import (
     Cap,
     ConversionRate,
     Direction,
+    Downgrade,
     Expiry,
     Leaderboard,
     Partner,
     Period,
     Program,
     PurchaseRule,
+    QualifyOn,
     Referral,
     Reward,
     RuleKind,
     Selector,
     Text,
     Tier,
+    TierRules,
+    TierWindow,
 )
 from domain.wording import PHRASES, placeholders
 
@@ -96,6 +100,7 @@ TOP_LEVEL = {
     "signup",
     "birthday",
     "tiers",
+    "tier_rules",
     "rewards",
     "partners",
     "badges",
@@ -161,6 +166,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
 
     actions = {a.key: a for _, a in r.keyed_list(doc, "actions", ACTION_KEY, _read_action)}
     tiers = _read_tiers(r, doc)
+    tier_rules = _read_tier_rules(r, doc)
     r.tier_keys = frozenset(t.key for t in tiers)
     partners = {p.key: p for _, p in r.keyed_list(doc, "partners", ENTITY_KEY, _read_partner)}
     r.partner_keys = frozenset(partners)
@@ -207,6 +213,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         badges=tuple(badge for _, badge in badges),
         leaderboards=tuple(board for _, board in boards),
         wording=wording,
+        tier_rules=tier_rules,
     )
 
 
@@ -254,13 +261,49 @@ def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Actio
 
 
 def _read_tier(r: _Reader, item: dict[str, Any], path: str, key: str) -> Tier | None:
-    r.only_keys(item, path, {"key", "name", "threshold", "benefits"})
+    r.only_keys(item, path, {"key", "name", "threshold", "benefits", "retain", "multiplier"})
     name = r.text(item, f"{path}.name", required=True)
     threshold = r.integer(item, f"{path}.threshold", low=0, high=MAX_POINTS, required=True)
     benefits = r.text_list(item, f"{path}.benefits")
+    retain = r.integer(item, f"{path}.retain", low=0, high=MAX_POINTS)
+    if retain is not None and threshold is not None and retain > threshold:
+        r.problem(f"{path}.retain", "must be at most the tier's threshold")
+        retain = None
+    multiplier = Decimal(1)
+    if "multiplier" in item:
+        multiplier = r.multiplier(item, f"{path}.multiplier") or Decimal(1)
     if name is None or threshold is None:
         return None
-    return Tier(key=key, name=name, threshold=threshold, benefits=benefits)
+    return Tier(
+        key=key,
+        name=name,
+        threshold=threshold,
+        benefits=benefits,
+        retain=retain,
+        multiplier=multiplier,
+    )
+
+
+def _read_tier_rules(r: _Reader, doc: dict[str, Any]) -> TierRules:
+    """How tiers are reached and kept: `[tier_rules]`, every key optional."""
+    table = r.table(doc, "tier_rules")
+    r.only_keys(table, "tier_rules", {"qualify_on", "window", "downgrade", "spend_currency"})
+    qualify_on = r.choice(table, "tier_rules.qualify_on", QualifyOn) or QualifyOn.POINTS
+    window = r.choice(table, "tier_rules.window", TierWindow) or TierWindow.LIFETIME
+    downgrade = r.choice(table, "tier_rules.downgrade", Downgrade) or Downgrade.ONE_TIER
+    currency = r.string(table, "tier_rules.spend_currency", pattern=CURRENCY_CODE)
+    if qualify_on is QualifyOn.SPEND and currency is None and "spend_currency" not in table:
+        r.problem(
+            "tier_rules.spend_currency",
+            'is required with qualify_on = "spend": the currency whose spending counts',
+        )
+    elif currency is not None and qualify_on is not QualifyOn.SPEND:
+        r.problem("tier_rules.spend_currency", 'has no meaning unless qualify_on = "spend"')
+    elif currency is not None and currency not in r.currencies:
+        r.problem("tier_rules.spend_currency", "is not a currency of purchases.rates")
+    return TierRules(
+        qualify_on=qualify_on, window=window, downgrade=downgrade, spend_currency=currency
+    )
 
 
 def _read_tiers(r: _Reader, doc: dict[str, Any]) -> tuple[Tier, ...]:

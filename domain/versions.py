@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from domain import redemptions, sql
+from domain import qualifying, redemptions, sql
 from domain.models import CampaignBudget, ProgramVersion
 from domain.program import Program
 from domain.program_file import load_program
@@ -38,7 +38,10 @@ async def apply(program: Program) -> Program:
     its version number set; transactions posted under it will say so."""
     current = await latest()
     if current is None or current.digest != program.digest:
+        before = None if current is None else _program_of(current)
         current = await _record(program)
+        if qualifying.kept(program) and (before is None or not qualifying.kept(before)):
+            await qualifying.rebuild(sql.connection())
     return await _ready(replace(program, version=current.id))
 
 

@@ -35,6 +35,7 @@ PHRASES: Mapping[str, str] = {
     "base": "{rate} points per {currency} on {amount}",
     "base_one": "1 point per {currency} on {amount}",
     "multiplier": "{name}: x{multiplier}",
+    "tier_multiplier": "{name} tier: x{multiplier}",
     "per_product": "{name}: {units} x {points}",
     "per_product_capped": "{name}: {units} x {points} (at most {max_units} a purchase)",
     "spend_threshold": "{name}: spent {amount} or more",
@@ -65,7 +66,7 @@ _BONUS_DESCRIPTIONS = {
     "friend_referred": "referrer_bonus",
     "birthday_bonus": "birthday",
 }
-_PURCHASE_RULES = ("base", "rule:", "campaign:")
+_PURCHASE_RULES = ("base", "rule:", "campaign:", "tier:")
 
 
 @lru_cache(maxsize=512)  # a fixed set of templates, asked for every line of every history
@@ -248,6 +249,9 @@ def _named(program: Program, rule: str) -> Text | None:
     if kind == "action":
         action = program.actions.get(key)
         return action.name if action else None
+    if kind == "tier":
+        tier = program.tier(key)
+        return tier.name if tier else None
     if kind == "reward":
         reward = program.rewards.get(key)
         return reward.name if reward else None

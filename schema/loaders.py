@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions, sql, views
+from domain import history, redemptions, sql, tiers, views
 from domain.clock import Clock
 from domain.program import Program
 
@@ -93,6 +93,31 @@ class Loaders:
             return [found[a] for a in accounts]
 
         return DataLoader(load_fn=pending)
+
+    @cached_property
+    def tier_amounts(self) -> DataLoader[int, int]:
+        """Members' qualifying amounts in the current tier window (windowed programs only)."""
+        program, clock = self.program, self.clock
+
+        async def amounts(members: list[int]) -> list[int]:
+            found = await tiers.window_amounts(sql.connection(), program, members, clock.now())
+            return [found[m] for m in members]
+
+        return DataLoader(load_fn=amounts)
+
+    @cached_property
+    def tier_changes(self) -> DataLoader[tuple[int, int], list[tiers.TierChangeView]]:
+        async def changes(keys: list[tuple[int, int]]) -> list[list[tiers.TierChangeView]]:
+            wanted: dict[int, list[int]] = defaultdict(list)
+            for member, limit in keys:
+                wanted[limit].append(member)
+            found: dict[tuple[int, int], list[tiers.TierChangeView]] = {}
+            for limit, members in wanted.items():
+                for member, rows in (await tiers.changes(sql.connection(), members, limit)).items():
+                    found[(member, limit)] = rows
+            return [found[key] for key in keys]
+
+        return DataLoader(load_fn=changes)
 
     @cached_property
     def stock(self) -> DataLoader[str, int | None]:

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier
+from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier, TierRules
 
 
 def _leaderboards(ctx: Context) -> list[LeaderboardDefinition]:
@@ -19,6 +19,10 @@ class ProgramQueries:
     def tiers(self, info: Info[Context, None]) -> list[Tier]:
         ctx = info.context
         return [Tier.of(tier, ctx.language) for tier in ctx.program.tiers]
+
+    @strawberry.field(description="How tiers are reached, kept and lost. Public.")
+    def tier_rules(self, info: Info[Context, None]) -> TierRules:
+        return TierRules.of(info.context.program.tier_rules)
 
     @strawberry.field(description="The badges members can unlock. Public.")
     def badges(self, info: Info[Context, None]) -> list[Badge]:

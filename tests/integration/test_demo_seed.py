@@ -147,3 +147,36 @@ async def test_every_event_the_demo_history_wrote_is_declared_and_reads_back_as_
         seen.add(row["type"])
     # The demo's story exercises most of the catalogue.
     assert len(seen) >= 9, seen
+
+
+async def test_the_demo_members_hold_stored_tiers_reached_and_reviewed_along_the_way(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    assert await demo.seed(program, now=NOW) is True
+    changes = await sql.rows(
+        sql.connection(),
+        "SELECT m.external_id, c.from_tier, c.to_tier, c.reason FROM tier_change c "
+        "JOIN member m ON m.id = c.member_id ORDER BY c.id",
+    )
+    ana = [
+        (c["from_tier"], c["to_tier"], c["reason"]) for c in changes if c["external_id"] == "ana"
+    ]
+    assert ana == [("bronze", "silver", "QUALIFIED"), ("silver", "gold", "QUALIFIED")]
+    tiers = {}
+    for name in ("ana", "bogdan", "kadri"):
+        member = await history.member_by_external_id(name)
+        assert member is not None
+        tiers[name] = member.tier
+    assert tiers == {"ana": "gold", "bogdan": "silver", "kadri": "bronze"}
+    # Every member above the base tier was judged at the latest review, 1 December in Bucharest.
+    judged = await sql.rows(
+        sql.connection(), "SELECT reviewed_at FROM member_tier WHERE tier_key <> 'bronze'"
+    )
+    assert judged
+    assert {sql.to_datetime(r["reviewed_at"]) for r in judged} == {
+        datetime(2026, 11, 30, 22, tzinfo=UTC)
+    }
+    # Gold earns 1.25x: Ana's purchases after reaching it say so.
+    boosted = [t for t in await transactions("ana") if "tier:gold" in str(t["breakdown"])]
+    assert boosted
+    # The jobs ran along the way, reviews included: as of now nothing is left to review.
+    assert (await jobs.run_all(program, NOW)).tiers_changed == 0

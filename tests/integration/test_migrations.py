@@ -156,6 +156,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0002_program_rules"),
         ("domain", "0003_purchase_discount"),
         ("domain", "0004_transaction_partner"),
+        ("domain", "0005_tiers"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]

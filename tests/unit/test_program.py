@@ -490,7 +490,7 @@ def test_the_full_fixture_is_valid():
             "threshold = 0\n",
             "treshold = 0\n",
             "tiers[0].treshold",
-            "benefits, key, name, threshold",
+            "benefits, key, multiplier, name, retain, threshold",
         ),
         (
             'currency = "COIN"\n',
