@@ -10,6 +10,10 @@ Credits create lots; debits consume them soonest-expiry first and record the dra
 reversal can put points back into the very lots they came from. Debt lives in the
 `receivable` system account: a clawback the wallet cannot cover is owed there, and later
 earnings repay it before they reach the balance.
+
+While the program's tiers count a window or spend, every change of a wallet's lifetime points
+also writes its `tier_credit` row (domain.qualifying) in the same transaction: Σ of a member's
+rows' points = its lifetime points.
 """
 
 from __future__ import annotations

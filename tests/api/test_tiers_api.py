@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from domain import events, jobs, sql
-from tests.helpers import API, BASE_PROGRAM, ManualClock
+from tests.helpers import API, BASE_PROGRAM, ManualClock, count_statements
 
 # Silver 2500 (kept on 1500, earns 1.5x), gold 10000 (kept on 6000, earns 2x); the 12 months
 # up to the next monthly review, in Bucharest; a reward for silver and above.
@@ -266,3 +266,26 @@ async def test_a_version_that_turns_windows_on_counts_what_members_did_before(ap
     assert seen["tier"]["qualifyingAmount"] == 3000
     assert (await api.purchase(ana, "100"))["transaction"]["points"] == 150
     assert (await status(api, ana))["tier"]["qualifyingAmount"] == 3150
+
+
+PAGE = """{ members(first: 50) { nodes { externalId
+  tier { current { key } qualifyingAmount retainBy reviewAt }
+  tierChanges(first: 5) { toKey reason } } } }"""
+
+
+async def test_a_page_of_members_with_windowed_tiers_costs_the_same_as_one(api: API):
+    await api.use_program(ROLLING)
+    first = await api.enroll("m0")
+    await api.purchase(first, "3000")
+    with count_statements() as one:
+        await api.gql(PAGE, as_=api.admin())
+    for n in range(1, 12):
+        member = await api.enroll(f"m{n}")
+        await api.purchase(member, str(1000 * n))
+    with count_statements() as many:
+        data = await api.gql(PAGE, as_=api.admin())
+    nodes = data["members"]["nodes"]
+    assert len(nodes) == 12
+    assert {n["tier"]["current"]["key"] for n in nodes} == {"bronze", "silver", "gold"}
+    assert sum(len(n["tierChanges"]) for n in nodes) >= 10
+    assert len(many) == len(one)
