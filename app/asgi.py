@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
@@ -22,6 +22,7 @@ from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from gamification.fanout import Fanout
+from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
 from schema.auth import Credentials
@@ -202,6 +203,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     state: dict[str, Runtime] = {}
     if runtime is not None:
         state["runtime"] = runtime
+    # The worker's live subscribers, on one Redis connection opened with the first of them.
+    member_events = MemberEvents(lambda: state["runtime"].redis, settings.redis_prefix)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -235,6 +238,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             for loop in loops:
                 await loop.stop()
+            await member_events.close()
             await fanout.stop()
             await redis.aclose()
             await storage.close_sql()
@@ -270,10 +274,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             recheck_ms=settings.key_revocation_ms,
         ),
         graphiql=not settings.production,
+        live=lambda: member_events,
+        heartbeat_seconds=settings.ws_heartbeat_seconds,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.
         Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

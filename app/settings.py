@@ -45,6 +45,7 @@ class Settings:
     # request, at one Redis round trip each).
     key_revocation_ms: int
     jwt_max_lifetime_hours: int  # member tokens that live longer (exp - iat) are refused
+    ws_heartbeat_seconds: int = 15  # how often a websocket is sent a graphql-transport-ws ping
 
     @property
     def production(self) -> bool:
@@ -81,6 +82,7 @@ class Settings:
             jwt_max_lifetime_hours=_number(
                 env, "COALITION_JWT_MAX_LIFETIME_HOURS", 24, highest=HOURS_IN_A_YEAR
             ),
+            ws_heartbeat_seconds=_number(env, "COALITION_WS_HEARTBEAT_SECONDS", 15, highest=3600),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):
             raise ConfigurationError(

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from domain.actors import Actor
 from domain.clock import Clock
 from domain.program import Program
+from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.loaders import Loaders
 
@@ -28,6 +29,9 @@ class Context:
     keys: KeyRing
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)
+    # Over the websocket: the worker's live subscribers, and the connection_init payload.
+    live: MemberEvents | None = None
+    connection_params: dict[str, object] | None = None
 
 
 def preferred_language(accept_language: str | None, program: Program) -> str | None:
