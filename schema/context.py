@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +33,9 @@ class Context:
     # Over the websocket: the worker's live subscribers, and the connection_init payload.
     live: MemberEvents | None = None
     connection_params: dict[str, object] | None = None
+    # Until when the caller's credentials hold (a member token's exp); a websocket is closed
+    # then.
+    valid_until: datetime | None = None
 
 
 def preferred_language(accept_language: str | None, program: Program) -> str | None:

@@ -219,6 +219,7 @@ class GraphQLView(GraphQL[Context, None]):
             refuse(context, str(error))
             raise ConnectionRejectionError from None
         context.actor = caller.actor
+        context.valid_until = caller.valid_until
         return UNSET
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

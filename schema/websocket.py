@@ -8,6 +8,8 @@ connection carries, why one is refused, the heartbeat, and subscriptions only.
   credentials at all are acknowledged, and each subscription is then answered UNAUTHENTICATED
   in the error shape; so are other refusals (FORBIDDEN for another member's events).
 - Every `heartbeat_seconds` the server sends a `ping`; clients answer `pong`.
+- A member's connection is closed (4403) when its token expires, as a request with it would
+  then be refused.
 - Queries and mutations go to POST /graphql: over the websocket they are refused.
 """
 
@@ -37,6 +39,7 @@ REFUSED = 4403
 _CREDENTIALS = ("authorization", "x-api-key")
 _MAX_TOKENS = 5_000
 HEARTBEAT_SECONDS = 15.0
+EXPIRED = "The bearer token has expired: connect again with a new one."
 # A websocket close reason is at most 123 bytes of UTF-8.
 _REASON_BYTES = 123
 
@@ -97,9 +100,16 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             self._heartbeat = asyncio.create_task(self._beat(), name="websocket-heartbeat")
 
     async def _beat(self) -> None:
+        """Pings every heartbeat; closes the connection when its credentials expire."""
+        every = getattr(self.view, "heartbeat_seconds", HEARTBEAT_SECONDS)
+        until = self.context.valid_until
         while True:
-            await asyncio.sleep(getattr(self.view, "heartbeat_seconds", HEARTBEAT_SECONDS))
+            left = (until - self.context.clock.now()).total_seconds() if until else every
+            await asyncio.sleep(max(0.0, min(every, left)))
             try:
+                if until is not None and self.context.clock.now() >= until:
+                    await self.websocket.close(REFUSED, EXPIRED)
+                    return
                 await self.send_message({"type": "ping"})
             except Exception:  # the socket has gone: its handler is ending
                 return

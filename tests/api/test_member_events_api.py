@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -373,3 +374,20 @@ async def test_a_subscription_over_http_is_refused_pointing_to_the_websocket(api
         (error,) = response.json()["errors"]
         assert error["extensions"]["code"] == "BAD_REQUEST"
         assert "websocket" in error["message"]
+
+
+async def test_a_members_connection_is_closed_when_its_token_expires(api: API) -> None:
+    await api.enroll("ana")
+    now = int(time.time())
+    # Expired 28 s ago: accepted, within the 30 s of leeway, for 2 s more.
+    token = api.token("ana", iat=now - 60, exp=now - 28)
+    async with served(api) as url, socket(url) as ws:
+        assert (await ws.init({"authorization": f"Bearer {token}"}))["type"] == "connection_ack"
+        await ws.subscribe("1")
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.receive()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4403,
+        "The bearer token has expired: connect again with a new one.",
+    )
