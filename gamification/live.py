@@ -148,8 +148,9 @@ def read_message(data: str | bytes, member_id: int) -> LiveEvent | None:
 
 class Seen:
     """The last `size` event ids one subscriber was given: `first(id)` is True the first time
-    an id comes, False for its repeats within the window. A repeat comes soon after the first
-    (one failed commit later), so a window of recent ids catches it."""
+    an id comes, False for its repeats within the window. A repeat comes soon after the first:
+    the fan-out publishes a batch again when its commit fails, and the window (1,024 ids) is
+    larger than a batch (gamification.fanout.BATCH, 500)."""
 
     def __init__(self, size: int = 1024) -> None:
         if size < 1:

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.asgi import create_app
+from app.asgi import Runtime, create_app
 from app.settings import Settings
 from gamification.fanout import Fanout, member_channel
 from schema import ids
@@ -84,13 +85,13 @@ class Socket:
 
 
 @asynccontextmanager
-async def served(api: API, **env: str) -> AsyncIterator[str]:
+async def served(api: API, runtime: Runtime | None = None, **env: str) -> AsyncIterator[str]:
     """The app on a real port, with the fan-out publishing what the outbox holds."""
     settings = Settings.from_env({**TEST_ENV, **env})
     fanout = Fanout(api.runtime.redis, settings.redis_prefix)
     fanout.start()
     try:
-        async with serving(create_app(settings, api.runtime)) as base:
+        async with serving(create_app(settings, runtime or api.runtime)) as base:
             yield base.replace("http://", "ws://") + "/graphql"
     finally:
         await fanout.stop()
@@ -391,3 +392,17 @@ async def test_a_members_connection_is_closed_when_its_token_expires(api: API) -
         4403,
         "The bearer token has expired: connect again with a new one.",
     )
+
+
+async def test_without_redis_a_subscription_is_unavailable_and_says_so(api: API) -> None:
+    ana = await api.enroll("ana")
+    gone = aioredis.Redis(unix_socket_path="/nonexistent/redis.sock")
+    try:
+        async with served(api, Runtime(api.runtime.program, gone)) as url, socket(url) as ws:
+            await ws.init({"x-api-key": api.settings.admin_api_key})
+            await ws.subscribe("1", {"m": ana})
+            error = await ws.refusal("1")
+    finally:
+        await gone.aclose()
+    assert error["extensions"]["code"] == "UNAVAILABLE"
+    assert "Redis cannot be reached" in error["message"]
