@@ -171,9 +171,9 @@ class MemberEvents:
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=READ_SECONDS
                 )
-            except (RedisError, OSError):
+            except (RedisError, OSError) as error:
                 # The client reconnects, and subscribes again, on the next read.
-                log.warning("live events: reading Redis pub/sub failed; retrying", exc_info=True)
+                log.warning("live events: Redis pub/sub lost (%s); reconnecting", error)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             if message is None or message.get("type") != "message":

@@ -104,3 +104,18 @@ async def test_without_redis_a_watch_is_unavailable() -> None:
             pass
     assert hub.watching == 0
     await gone.aclose()
+
+
+async def test_a_lost_pub_sub_connection_comes_back_subscribed(redis: aioredis.Redis) -> None:
+    hub = MemberEvents(lambda: redis, PREFIX)
+    async with hub.watch(1) as ana:
+        await tier(redis, 1, 1)
+        assert (await take(ana)).event_id == 1
+        assert await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+        # What is published while it is away is lost (pub/sub is at most once); once it is
+        # back on the channel, events come again.
+        async with asyncio.timeout(WAIT):
+            while await numsub(redis, 1) != [1]:  # noqa: ASYNC110 - nothing to wait on
+                await asyncio.sleep(0.05)
+        await tier(redis, 1, 2)
+        assert (await take(ana)).event_id == 2
