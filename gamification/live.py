@@ -150,7 +150,7 @@ class Seen:
     """The last `size` event ids one subscriber was given: `first(id)` is True the first time
     an id comes, False for its repeats within the window. A repeat comes soon after the first:
     the fan-out publishes a batch again when its commit fails, and the window (1,024 ids) is
-    larger than a batch (gamification.fanout.BATCH, 500)."""
+    larger than a batch (domain.consumers.BATCH, 500)."""
 
     def __init__(self, size: int = 1024) -> None:
         if size < 1:

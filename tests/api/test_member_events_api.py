@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.asgi import Runtime, create_app
 from app.settings import Settings
+from domain.consumers import Runner
 from gamification.fanout import Fanout, member_channel
 from schema import ids
 from tests.conftest import TEST_ENV
@@ -88,7 +89,7 @@ class Socket:
 async def served(api: API, runtime: Runtime | None = None, **env: str) -> AsyncIterator[str]:
     """The app on a real port, with the fan-out publishing what the outbox holds."""
     settings = Settings.from_env({**TEST_ENV, **env})
-    fanout = Fanout(api.runtime.redis, settings.redis_prefix)
+    fanout = Runner(Fanout(api.runtime.redis, settings.redis_prefix))
     fanout.start()
     try:
         async with serving(create_app(settings, runtime or api.runtime)) as base:

@@ -30,12 +30,14 @@ def test_points_changed_is_read_from_what_the_fan_out_publishes() -> None:
         member_id=ANA, transaction_id=3, kind="EARN", delta=120, balance=150, pending=40,
         lifetime=900, debt=0,
     )  # fmt: skip
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
     stored = StoredEvent(
         id=11,
         type=emitted.TYPE,
-        payload=emitted.payload(datetime(2026, 12, 1, tzinfo=UTC)),
+        payload=emitted.payload(moment),
         member_id=ANA,
         transaction_id=3,
+        created_at=moment,
     )
     assert read_message(message(stored), ANA) == LivePoints(11, ANA, 150, 40, 120, 3)
 
