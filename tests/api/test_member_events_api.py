@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.asgi import Runtime, create_app
 from app.settings import Settings
@@ -407,3 +407,19 @@ async def test_without_redis_a_subscription_is_unavailable_and_says_so(api: API)
         await gone.aclose()
     assert error["extensions"]["code"] == "UNAVAILABLE"
     assert "Redis cannot be reached" in error["message"]
+
+
+async def test_a_browser_page_on_another_origin_is_refused_at_the_handshake(api: API) -> None:
+    # No credential is a cookie, but the page's origin is held to this server's, as over HTTP
+    # (there is no CORS): a member's web app is served from the API's origin.
+    async with served(api) as url:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, subprotocols=[PROTOCOL], origin="https://elsewhere.example"):  # type: ignore[arg-type]
+                pass
+        assert refused.value.response.status_code == 403
+        async with connect(
+            url,
+            subprotocols=[PROTOCOL],
+            origin=url.replace("ws://", "http://").removesuffix("/graphql"),
+        ) as ws:
+            assert (await Socket(ws).init())["type"] == "connection_ack"
