@@ -193,3 +193,13 @@ class PartnerAccountLinked(DomainEvent):
     partner: str
     partner_member_id: str
     source: str
+
+
+@dataclass(frozen=True)
+class BadgeUnlocked(DomainEvent):
+    """A member reached a level (1-based) of a badge; `bonus_points` were credited with it."""
+
+    TYPE = "badge.unlocked"
+    badge: str
+    level: int
+    bonus_points: int

@@ -55,7 +55,7 @@ async def in_force(configured: Program | None) -> InForce:
         return InForce(
             program, sql.to_datetime(current.applied_at), seeded=True, configured_differs=False
         )
-    program = await _ready(_program_of(current))
+    program = await _ready(program_of(current))
     return InForce(
         program,
         sql.to_datetime(current.applied_at),
@@ -69,7 +69,7 @@ async def live(configured: Program | None) -> Program:
     configured program an empty database would take."""
     current = await latest()
     if current is not None:
-        return _program_of(current)
+        return program_of(current)
     if configured is None:
         raise NoProgram("the database has no program version yet, and no file was given")
     return configured
@@ -79,7 +79,8 @@ async def _record(program: Program) -> ProgramVersion:
     return await ProgramVersion.create(digest=program.digest, source=program.source)
 
 
-def _program_of(version: ProgramVersion) -> Program:
+def program_of(version: ProgramVersion) -> Program:
+    """The program a recorded version holds, its number set."""
     return replace(load_program(version.source), version=version.id)
 
 
