@@ -6,6 +6,7 @@ The program is the base test program with referrals, two streaks and a badge of 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from domain import outbox, sql
+from gamification import badge_engine
 from gamification.badge_engine import BadgeEngine
 from tests.helpers import (
     API,
@@ -438,3 +440,60 @@ async def test_member_badges_cost_the_same_statements_whatever_the_badges(api: A
         data = await api.gql(page, as_=api.admin())
     assert len(data["members"]["nodes"]) == 11
     assert len(one_page) <= len(few) + 1
+
+
+async def test_a_refund_lowers_the_metric_but_takes_no_level_back(api: API):
+    engine = await setup(api)
+    ana = await api.enroll("ana")
+    bought = await api.purchase(ana, "150")
+    await engine.drain()
+    assert {("ana", "regular", 1), ("ana", "big-spender", 1)} <= await unlocked()
+    refunded = await api.mutate(
+        "refundPurchase",
+        {"purchaseId": bought["purchase"]["id"], "idempotencyKey": new_key()},
+        "pointsClawedBack",
+        as_=api.admin(),
+    )
+    assert refunded["userErrors"] == []
+    await engine.drain()
+    data = await api.gql(f"{{ me {{ {PROGRESS} }} }}", as_=api.member("ana"))
+    shown = {b["badge"]["key"]: b for b in data["me"]["badges"]}
+    assert (shown["regular"]["current"], shown["regular"]["level"]) == (0, 1)
+    assert (shown["big-spender"]["current"], shown["big-spender"]["level"]) == (0, 1)
+    assert shown["big-spender"]["target"] == 1000
+    # The bonus stays too: the refund took back the purchase's points, not the badge's.
+    assert await api.balance(ana) == 10
+    await assert_ledger_consistent()
+
+
+async def test_two_awards_at_once_unlock_each_level_once(api: API):
+    await setup(api)
+    members = [await api.enroll(f"m{n}") for n in range(6)]
+    for member in members:
+        for _ in range(3):
+            await api.purchase(member, "20")
+    assert await unlocked() == set()  # no engine ran
+    # Two sweeps at once (two processes applying the same version, or a sweep beside the
+    # engine), paging differently: every level is unlocked and paid exactly once.
+    program = api.runtime.program
+    found = await asyncio.gather(
+        badge_engine.award_retroactively(program, page=2),
+        badge_engine.award_retroactively(program, page=4),
+    )
+    assert sum(found) == 6 * 2
+    rows = await sql.rows(
+        sql.connection(),
+        "SELECT member_id, badge, level, COUNT(*) AS n FROM member_badge "
+        "GROUP BY member_id, badge, level",
+    )
+    assert {(r["badge"], int(r["level"])) for r in rows} == {("regular", 1), ("regular", 2)}
+    assert len(rows) == 6 * 2
+    paid = await sql.rows(
+        sql.connection(),
+        "SELECT reference, COUNT(*) AS n FROM ledger_transaction WHERE kind = 'BADGE' "
+        "GROUP BY reference",
+    )
+    assert {r["reference"]: int(r["n"]) for r in paid} == {"regular:1": 6, "regular:2": 6}
+    for member in members:
+        assert await api.balance(member) == 60 + 10 + 50
+    await assert_ledger_consistent()
