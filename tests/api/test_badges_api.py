@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from domain import outbox, sql
 from gamification import badge_engine
 from gamification.badge_engine import BadgeEngine
+from schema import ids
 from tests.helpers import (
     API,
     BASE_PROGRAM,
@@ -277,8 +278,15 @@ async def test_a_bonus_is_posted_once_even_when_the_events_are_seen_twice(api: A
 async def test_member_badges_show_progress_and_hidden_ones_once_unlocked(api: API):
     engine = await setup(api)
     ana = await api.enroll("ana")
-    catalog = await api.gql("{ badges { key } }")
+    catalog = await api.gql("{ badges { key bonus } }")
     assert "secret" not in [b["key"] for b in catalog["badges"]]
+    assert catalog["badges"][0] == {"key": "regular", "bonus": [10, 50]}
+    # Nor is it found by its id: its name would give it away.
+    node = "query($id: ID!) { node(id: $id) { ... on Badge { key } } }"
+    assert await api.gql(node, {"id": ids.global_id("Badge", "secret")}) == {"node": None}
+    assert await api.gql(node, {"id": ids.global_id("Badge", "regular")}) == {
+        "node": {"key": "regular"}
+    }
 
     async def badges() -> dict[str, dict[str, Any]]:
         data = await api.gql(f"{{ me {{ {PROGRESS} }} }}", as_=api.member("ana"))
