@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from domain import outbox, sql
+from domain import consumers, outbox, sql
 from gamification import badge_engine
 from gamification.badge_engine import BadgeEngine
 from schema import ids
@@ -108,38 +108,30 @@ PROGRESS = "badges { badge { key } current target progress level unlockedAt }"
 
 
 class Engine:
-    """The "badges" consumer, handed what the outbox holds past its last batch, until it
-    writes nothing more (its own events, badge.unlocked and points.changed, come back to it)."""
+    """The "badges" consumer as the server runs it (domain.consumers.Runner), drained on
+    demand; and the same consumer handed events again by hand, as after a failed commit."""
 
     def __init__(self, api: API) -> None:
         self.api = api
         self.consumer = BadgeEngine(lambda: api.runtime.program)
-        self.after = 0
+        self.runner = consumers.Runner(self.consumer, clock=api.runtime.clock)
 
-    async def batch(self, after: int) -> list[outbox.StoredEvent]:
-        rows = await sql.rows(
-            sql.connection(), "SELECT * FROM outbox_event WHERE id > ? ORDER BY id", [after]
-        )
+    async def drain(self) -> None:
+        # Its own events (badge.unlocked, points.changed) come back to it: until none are left.
+        await self.runner.drain()
+
+    async def redeliver_everything(self) -> None:
+        """Every event so far, handled again."""
+        rows = await sql.rows(sql.connection(), "SELECT * FROM outbox_event ORDER BY id")
         names = [f.name for f in fields(outbox.StoredEvent)]
-        return [
+        again = [
             outbox.StoredEvent(
                 **{n: sql.to_json(r[n]) if n == "payload" else r[n] for n in names}  # type: ignore[arg-type]
             )
             for r in rows
         ]
-
-    async def handle(self, events: list[outbox.StoredEvent]) -> None:
         async with in_transaction("default") as conn:
-            await self.consumer.handle(conn, events, self.api.runtime.clock.now())
-
-    async def drain(self) -> None:
-        while events := await self.batch(self.after):
-            await self.handle(events)
-            self.after = events[-1].id
-
-    async def redeliver_everything(self) -> None:
-        """Every event so far, again, as after a failed commit."""
-        await self.handle(await self.batch(0))
+            await self.consumer.handle(conn, again, self.api.runtime.clock.now())
         await self.drain()
 
 

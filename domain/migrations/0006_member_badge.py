@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 
 class Migration(migrations.Migration):
-    dependencies = [('domain', '0004_transaction_partner')]
+    dependencies = [('domain', '0005_event_consumers')]
 
     initial = False
 
