@@ -497,3 +497,22 @@ async def test_two_awards_at_once_unlock_each_level_once(api: API):
     for member in members:
         assert await api.balance(member) == 60 + 10 + 50
     await assert_ledger_consistent()
+
+
+async def test_the_running_consumer_unlocks_a_badge_soon_after_the_purchase(api: API):
+    await setup(api)
+    ana = await api.enroll("ana")
+    runner = consumers.Runner(BadgeEngine(lambda: api.runtime.program), poll_seconds=30)
+    runner.start()
+    try:
+        await api.purchase(ana, "20")  # its commit wakes the runner: no poll needed
+        for _ in range(100):
+            if await unlocked():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.stop()
+    assert await unlocked() == {("ana", "regular", 1)}
+    status = await consumers.checkpoint(sql.connection(), "badges")
+    assert status is not None
+    assert status.failures == 0
