@@ -286,27 +286,36 @@ async def _unlock(
         rule = f"badge:{badge.key}"
         line = said(unit.program, rule, "badge_bonus", Decimal(bonus), level=level)
         wallet = ledger.Wallet(member_id=member, account_id=snapshot.account_id, debt=snapshot.debt)
-        movement = await ledger.credit(
-            unit,
-            wallet,
-            bonus,
-            ledger.ISSUANCE,
-            ledger.Posting(
-                kind=TransactionKind.BADGE,
-                source="program",
-                reference=f"{badge.key}:{level}",
-                description=line.description,
-                breakdown=[line.as_json()],
-            ),
-            counts_toward_lifetime=True,
-        )
-        transaction_id = movement.transaction_id
-        snapshot.debt = movement.debt
-        await sql.execute(
-            unit.conn,
-            "UPDATE member_badge SET transaction_id = ? WHERE id = ?",
-            [transaction_id, inserted["id"]],
-        )
+        try:
+            movement = await ledger.credit(
+                unit,
+                wallet,
+                bonus,
+                ledger.ISSUANCE,
+                ledger.Posting(
+                    kind=TransactionKind.BADGE,
+                    source="program",
+                    reference=f"{badge.key}:{level}",
+                    description=line.description,
+                    breakdown=[line.as_json()],
+                ),
+                counts_toward_lifetime=True,
+            )
+        except ledger.WalletFull:
+            # The wallet holds the most it can (its guarded UPDATE wrote nothing): the level
+            # is unlocked without its bonus, rather than holding back every member's badges.
+            log.warning(
+                "badges: member %s is full; %s level %s gives no bonus", member, badge.key, level
+            )
+            bonus = 0
+        else:
+            transaction_id = movement.transaction_id
+            snapshot.debt = movement.debt
+            await sql.execute(
+                unit.conn,
+                "UPDATE member_badge SET transaction_id = ? WHERE id = ?",
+                [transaction_id, inserted["id"]],
+            )
     unit.emit(
         events.BadgeUnlocked(member_id=member, badge=badge.key, level=level, bonus_points=bonus),
         transaction_id=transaction_id,

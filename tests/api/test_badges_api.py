@@ -516,3 +516,24 @@ async def test_the_running_consumer_unlocks_a_badge_soon_after_the_purchase(api:
     status = await consumers.checkpoint(sql.connection(), "badges")
     assert status is not None
     assert status.failures == 0
+
+
+async def test_a_full_wallet_unlocks_the_level_without_its_bonus(api: API):
+    engine = await setup(api)
+    ana = await api.enroll("ana")
+    for points in (1_000_000_000, 1_000_000_000, 147_483_627):
+        assert (await api.adjust(ana, points))["userErrors"] == []
+    assert (await api.purchase(ana, "20"))["userErrors"] == []
+    assert await api.balance(ana) == 2**31 - 1  # the most a wallet holds
+    await engine.drain()  # does not fail, so it holds back no one else's badges
+    assert await unlocked() == {("ana", "regular", 1), ("ana", "earner", 1)}
+    assert await badge_transactions() == []
+    unlocks = await sql.rows(
+        sql.connection(), "SELECT payload FROM outbox_event WHERE type = 'badge.unlocked'"
+    )
+    said = {(p["badge"], p["bonusPoints"]) for p in (sql.to_json(u["payload"]) for u in unlocks)}
+    assert said == {("regular", 0), ("earner", 0)}
+    checkpoint = await consumers.checkpoint(sql.connection(), "badges")
+    assert checkpoint is not None
+    assert checkpoint.failures == 0
+    await assert_ledger_consistent()
