@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
@@ -25,6 +25,7 @@ from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from domain.retention import Retention, prune
 from gamification import badge_engine
+from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
 from schema.auth import Credentials
@@ -225,6 +226,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     state: dict[str, Runtime] = {}
     if runtime is not None:
         state["runtime"] = runtime
+    # The worker's live subscribers, on one Redis connection opened with the first of them.
+    member_events = MemberEvents(lambda: state["runtime"].redis, settings.redis_prefix)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -264,6 +267,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             for loop in loops:
                 await loop.stop()
+            await member_events.close()
             for runner in runners:
                 await runner.stop()
             await redis.aclose()
@@ -300,10 +304,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             recheck_ms=settings.key_revocation_ms,
         ),
         graphiql=not settings.production,
+        live=lambda: member_events,
+        heartbeat_seconds=settings.ws_heartbeat_seconds,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.
         Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

@@ -20,6 +20,7 @@ from schema.authorization import (
 from schema.common import Node
 from schema.context import Context
 from schema.ledger.types import PointTransaction
+from schema.live.subscriptions import LiveSubscriptions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries, visible_member
 from schema.partners.mutations import PartnerMutations
@@ -137,4 +138,8 @@ Mutation = merge_types(
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What can be done. Every mutation does all it is asked or nothing, and says why in its "
     "payload's userErrors; those that take an idempotencyKey answer a repeat as the first call."
+)
+Subscription = merge_types("Subscription", (LiveSubscriptions,))
+Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be followed as it happens, over the websocket at /graphql (graphql-transport-ws)."
 )
