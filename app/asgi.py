@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -23,6 +24,7 @@ from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from domain.retention import Retention, prune
+from gamification import badge_engine
 from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
@@ -95,12 +97,23 @@ def configured_program(settings: Settings) -> Program | None:
         raise ConfigurationError(*(f"{path}: {problem}" for problem in invalid.problems)) from None
 
 
-async def prepare(program: Program) -> Program:
+async def prepare(program: Program, now: datetime | None = None) -> Program:
     """Applies `program` as the current version (`coalition program apply`), with everything
-    the services need in SQL before the first request; idempotent."""
+    the services need in SQL before the first request; idempotent. A version that adds a badge
+    (or changes one's criteria) awards it at once to the members who already qualify."""
     await ledger.ensure_system_accounts()
     await registry.sync(program)
-    return await versions.apply(program)
+    before = await versions.latest()
+    applied = await versions.apply(program)
+    if before is not None and before.id != applied.version:
+        previous = versions.program_of(before)
+        changed = badge_engine.changed_badges(applied, previous)
+        if changed:
+            unlocked = await badge_engine.award_retroactively(applied, changed, now)
+            log.info(
+                "badges: %d level(s) unlocked by program version %s", unlocked, applied.version
+            )
+    return applied
 
 
 async def start(configured: Program | None) -> versions.InForce:

@@ -211,3 +211,13 @@ class TierChanged(DomainEvent):
     from_tier: str | None
     to_tier: str
     reason: TierChangeReason
+
+
+@dataclass(frozen=True)
+class BadgeUnlocked(DomainEvent):
+    """A member reached a level (1-based) of a badge; `bonus_points` were credited with it."""
+
+    TYPE = "badge.unlocked"
+    badge: str
+    level: int
+    bonus_points: int

@@ -432,3 +432,26 @@ class TierChange(Model):
     class Meta:
         table = "tier_change"
         indexes = (Index(fields=("member_id", "id"), name="tier_change_member"),)
+
+
+class MemberBadge(Model):
+    # A badge level a member unlocked; one row per level, never taken back. The badge engine
+    # (gamification.badge_engine) writes it, and with it the bonus transaction, once.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    badge = fields.CharField(max_length=64)
+    level = fields.IntField()
+    unlocked_at = fields.DatetimeField()
+    # The bonus it paid; None when the level has no bonus.
+    transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+
+    class Meta:
+        table = "member_badge"
+        constraints = (
+            UniqueConstraint(fields=("member_id", "badge", "level"), name="member_badge_level"),
+            CheckConstraint(check="level >= 1", name="member_badge_level_positive"),
+        )

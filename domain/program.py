@@ -263,11 +263,41 @@ class Partner:
 
 @dataclass(frozen=True)
 class Badge:
+    """Levels of one achievement over a metric (gamification.badges says how each metric is
+    counted): `levels` like (1, 10, 50) are its bronze, silver and gold."""
+
     key: str
     name: Text
     description: Text | None
     metric: str
     levels: tuple[int, ...]
+    # Listed to a member only once it has unlocked the first level, and never in the catalog.
+    hidden: bool = False
+    # Points given on unlocking each level, one per level; empty for none.
+    bonus: tuple[int, ...] = ()
+
+    def bonus_for(self, level: int) -> int:
+        """The points unlocking `level` (1-based) gives."""
+        return self.bonus[level - 1] if self.bonus else 0
+
+
+class StreakPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Consecutive days or weeks, in the program's time zone, with a qualifying activity
+    (`purchases`, or `actions:<KEY>`); `grace` missed periods in a streak do not break it
+    (gamification.streaks defines it exactly)."""
+
+    key: str
+    name: Text
+    description: Text | None
+    period: StreakPeriod
+    activity: str
+    grace: int = 0
 
 
 class BoardPeriod(StrEnum):
@@ -307,6 +337,7 @@ class Program:
     signup_points: int | None = None
     birthday_points: int | None = None
     badges: tuple[Badge, ...] = ()
+    streaks: tuple[Streak, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
     # How the ledger's phrases are said, by phrase (domain.wording.PHRASES); the others are said
     # in English.

@@ -46,6 +46,8 @@ PHRASES: Mapping[str, str] = {
     "referred_by_friend": "Referred by a friend",
     "friend_referred": "A friend you referred",
     "birthday_bonus": "Birthday bonus",
+    # A badge level's bonus (its line and its transaction). {name} is the badge's.
+    "badge_bonus": "Badge unlocked: {name}, level {level}",
     # Descriptions of transactions. {name} is the reward's.
     "purchase": "Purchase {order}",
     "referee_welcome": "Welcome bonus: a friend referred you",
@@ -187,6 +189,9 @@ def _description_of(
         phrase = _phrase_of_line(first, program)
         if phrase == "action":
             return "action", {}, rule
+        if phrase == "badge_bonus":
+            values = first.get("values")
+            return phrase, values if isinstance(values, dict) else {}, rule
         if phrase in _BONUS_DESCRIPTIONS:
             return _BONUS_DESCRIPTIONS[phrase], {}, ""
         if kind == "EARN" and reference and rule.startswith(_PURCHASE_RULES):
@@ -255,6 +260,8 @@ def _named(program: Program, rule: str) -> Text | None:
     if kind == "reward":
         reward = program.rewards.get(key)
         return reward.name if reward else None
+    if kind == "badge":
+        return next((b.name for b in program.badges if b.key == key), None)
     return None
 
 

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from domain import history, redemptions, sql, tiers, views
 from domain.clock import Clock
 from domain.program import Program
+from gamification import badge_engine
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -151,3 +152,17 @@ class Loaders:
             return [counts.get(key, 0) for key in keys]
 
         return DataLoader(load_fn=redeemed)
+
+    @cached_property
+    def gamification(self) -> DataLoader[int, badge_engine.Snapshot]:
+        """Members' badge metrics, unlocked levels and streaks: one statement per kind of
+        metric the program counts, for any number of members and badges."""
+        program, clock = self.program, self.clock
+
+        async def snapshots(members: list[int]) -> list[badge_engine.Snapshot]:
+            found = await badge_engine.snapshots(
+                sql.connection(), program, members, clock.now(), with_streaks=program.streaks
+            )
+            return [found[m] for m in members]
+
+        return DataLoader(load_fn=snapshots)

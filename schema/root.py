@@ -73,7 +73,8 @@ def _programs_own(ctx: Context, type_name: str, key: str) -> Node | None:
         reward = prog.rewards.get(key)
         return Reward.of(reward, prog, ctx.language) if reward else None
     if type_name == "Badge":
-        badge = next((b for b in prog.badges if b.key == key), None)
+        # A hidden badge is not found this way: its name would give it away.
+        badge = next((b for b in prog.badges if b.key == key and not b.hidden), None)
         return Badge.of(badge, ctx.language) if badge else None
     if type_name == "Partner":
         partner = prog.partners.get(key)

@@ -13,6 +13,7 @@ from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
 from schema.common import AFTER, FIRST, Connection, Node, connection, expose_enum, page_size
 from schema.context import Context
+from schema.gamification.types import BadgeProgress, StreakProgress
 from schema.ledger.types import PointTransaction
 from schema.program.types import Tier
 from schema.rewards.types import Redemption
@@ -254,3 +255,29 @@ class Member(Node):
             (self.view.id, size, before, dealings_seen_by(info.context))
         )
         return connection([(v.id, Redemption.of(v)) for v in views], more, before is not None)
+
+    @strawberry.field(
+        description="Every badge the member can see, in program order, with its progress; a "
+        "hidden badge only once its first level is unlocked. Seen by the member and the "
+        "operator only (it tells of dealings with every partner): empty for anyone else."
+    )
+    async def badges(self, info: Info[Context, None]) -> list[BadgeProgress]:
+        ctx = info.context
+        if not sees_private_details(ctx, self.view.id):
+            return []
+        snapshot = await ctx.loaders.gamification.load(self.view.id)
+        return [BadgeProgress.of(s, ctx.language) for s in snapshot.visible(ctx.program)]
+
+    @strawberry.field(
+        description="The program's streaks, in program order, with the member's current and "
+        "longest run. Seen by the member and the operator only: empty for anyone else."
+    )
+    async def streaks(self, info: Info[Context, None]) -> list[StreakProgress]:
+        ctx = info.context
+        if not sees_private_details(ctx, self.view.id) or not ctx.program.streaks:
+            return []
+        snapshot = await ctx.loaders.gamification.load(self.view.id)
+        return [
+            StreakProgress.of(streak, snapshot.streaks[streak.key], ctx.language)
+            for streak in ctx.program.streaks
+        ]

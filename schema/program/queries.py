@@ -24,10 +24,13 @@ class ProgramQueries:
     def tier_rules(self, info: Info[Context, None]) -> TierRules:
         return TierRules.of(info.context.program.tier_rules)
 
-    @strawberry.field(description="The badges members can unlock. Public.")
+    @strawberry.field(
+        description="The badges members can unlock, but the hidden ones (Member.badges shows "
+        "those once unlocked). Public."
+    )
     def badges(self, info: Info[Context, None]) -> list[Badge]:
         ctx = info.context
-        return [Badge.of(b, ctx.language) for b in ctx.program.badges]
+        return [Badge.of(b, ctx.language) for b in ctx.program.badges if not b.hidden]
 
     @strawberry.field(description="The leaderboards the program keeps, and for which periods.")
     def leaderboards(self, info: Info[Context, None]) -> list[LeaderboardDefinition]:

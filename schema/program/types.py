@@ -143,8 +143,14 @@ class Badge(Node):
     description: str | None = strawberry.field(
         description="What it is for, in the caller's language."
     )
-    metric: str = strawberry.field(description='What counts: "purchases", "actions:REVIEW"...')
+    metric: str = strawberry.field(
+        description='What counts: "purchases", "spend:RON", "partners", "points_earned", '
+        '"referrals", "redemptions", "actions:REVIEW", "streak:<key>" (deploy/program-file.md).'
+    )
     levels: list[int] = strawberry.field(description="The count each level is reached at.")
+    bonus: list[int] = strawberry.field(
+        description="Points unlocking each level gives, one per level; empty for none."
+    )
 
     @classmethod
     def of(cls, badge: program.Badge, language: str | None) -> Badge:
@@ -155,6 +161,7 @@ class Badge(Node):
             description=badge.description.get(language) if badge.description else None,
             metric=badge.metric,
             levels=list(badge.levels),
+            bonus=list(badge.bonus),
         )
 
 

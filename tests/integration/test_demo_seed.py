@@ -11,11 +11,12 @@ from app import demo
 from app.asgi import prepare, read_program
 from app.settings import DEMO_PROGRAM
 from domain import events, history, jobs, sql
+from gamification import badge_engine
 from tests.helpers import Stores, assert_ledger_consistent, table_counts
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 # The kinds that count toward a member's lifetime points when nothing is refunded or adjusted.
-EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL"}
+EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL", "BADGE"}
 
 
 async def transactions(external_id: str) -> list[dict[str, Any]]:
@@ -180,3 +181,39 @@ async def test_the_demo_members_hold_stored_tiers_reached_and_reviewed_along_the
     assert boosted
     # The jobs ran along the way, reviews included: as of now nothing is left to review.
     assert (await jobs.run_all(program, NOW)).tiers_changed == 0
+
+
+async def test_the_demo_members_have_real_badge_and_streak_progress(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    conn = sql.connection()
+    ids = {
+        r["external_id"]: r["id"]
+        for r in await sql.rows(conn, "SELECT id, external_id FROM member")
+    }
+    found = await badge_engine.snapshots(
+        conn, program, ids.values(), NOW, with_streaks=program.streaks
+    )
+    standing = {
+        (name, s.badge.key): s
+        for name, member in ids.items()
+        for s in found[member].visible(program)
+    }
+    # A multi-level badge at different levels, with its bonus for the second level.
+    assert standing[("ana", "regular")].level == 2
+    assert standing[("kadri", "regular")].level == 1
+    assert 0 < standing[("kadri", "regular")].progress < 1
+    # The hidden badge shows for Ana, who bought from every partner, and for nobody else.
+    assert standing[("ana", "globetrotter")].level == 1
+    assert not any(key == "globetrotter" for name, key in standing if name != "ana")
+    # Dorota's weekly coffee: a streak still running, and the streak badge it earned.
+    dorota = found[ids["dorota"]]
+    assert dorota.streaks["coffee-weeks"].current >= 12
+    assert standing[("dorota", "steady")].level >= 2
+    # Bonuses were posted as they were unlocked, each with its line naming the badge.
+    bonuses = await sql.rows(
+        conn, "SELECT reference, breakdown FROM ledger_transaction WHERE kind = 'BADGE'"
+    )
+    assert {b["reference"] for b in bonuses} >= {"regular:2", "globetrotter:1", "steady:1"}
+    assert all(sql.to_json(b["breakdown"])[0]["rule"].startswith("badge:") for b in bonuses)
+    await assert_ledger_consistent()

@@ -26,6 +26,7 @@ TABLES = {
     "lot",
     "lot_draw",
     "member",
+    "member_badge",
     "outbox_event",
     "partner",
     "partner_api_key",
@@ -47,6 +48,7 @@ UNIQUE = {
     ("partner_link", ("partner_id", "member_id")),
     ("partner_link", ("partner_id", "partner_member_id")),
     ("member", ("external_id",)),
+    ("member_badge", ("member_id", "badge", "level")),
     ("member", ("referral_code",)),
     ("member", ("account_id",)),
     ("account", ("code",)),
@@ -158,6 +160,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0004_transaction_partner"),
         ("domain", "0005_event_consumers"),
         ("domain", "0006_tiers"),
+        ("domain", "0007_member_badge"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]
