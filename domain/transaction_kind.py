@@ -16,6 +16,8 @@ class TransactionKind(StrEnum):
     REPAY = "REPAY"
     EXPIRE = "EXPIRE"
     ADJUST = "ADJUST"
+    CHALLENGE = "CHALLENGE"
+    SURPRISE = "SURPRISE"
 
     @property
     def meaning(self) -> str:
@@ -33,4 +35,6 @@ _MEANINGS = {
     TransactionKind.REPAY: "Points owed after a refund, repaid from later earnings.",
     TransactionKind.EXPIRE: "Points that reached their expiry date unspent (negative).",
     TransactionKind.ADJUST: "The operator's correction, with its reason (either sign).",
+    TransactionKind.CHALLENGE: "The reward for completing a challenge in one of its windows.",
+    TransactionKind.SURPRISE: "A surprise bonus won in the draw on a purchase or an action.",
 }

@@ -45,6 +45,8 @@ PHRASES: Mapping[str, str] = {
     "referred_by_friend": "Referred by a friend",
     "friend_referred": "A friend you referred",
     "birthday_bonus": "Birthday bonus",
+    "challenge": "Challenge completed: {name}",
+    "surprise": "Surprise bonus: {name}",
     # Descriptions of transactions. {name} is the reward's.
     "purchase": "Purchase {order}",
     "referee_welcome": "Welcome bonus: a friend referred you",
@@ -184,8 +186,8 @@ def _description_of(
         first = lines[0]
         rule = str(first.get("rule", ""))
         phrase = _phrase_of_line(first, program)
-        if phrase == "action":
-            return "action", {}, rule
+        if phrase in ("action", "challenge", "surprise"):
+            return phrase, {}, rule
         if phrase in _BONUS_DESCRIPTIONS:
             return _BONUS_DESCRIPTIONS[phrase], {}, ""
         if kind == "EARN" and reference and rule.startswith(_PURCHASE_RULES):
@@ -251,6 +253,10 @@ def _named(program: Program, rule: str) -> Text | None:
     if kind == "reward":
         reward = program.rewards.get(key)
         return reward.name if reward else None
+    if kind == "challenge":
+        return next((c.name for c in program.challenges if c.key == key), None)
+    if kind == "surprise":
+        return next((s.name for s in program.surprises if s.key == key), None)
     return None
 
 

@@ -38,6 +38,11 @@ TABLES = {
     "reward_stock",
     "campaign_budget",
     "referral_award",
+    "challenge_completion",
+    "challenge_slots",
+    "surprise_seed",
+    "surprise_draw",
+    "surprise_budget",
 }
 
 UNIQUE = {
@@ -56,6 +61,11 @@ UNIQUE = {
     ("reward_stock", ("reward_key",)),
     ("campaign_budget", ("campaign_key",)),
     ("referral_award", ("referee_id",)),
+    ("challenge_completion", ("challenge_key", "window_start", "member_id")),
+    ("challenge_slots", ("challenge_key", "window_start")),
+    ("surprise_seed", ("surprise_key",)),
+    ("surprise_draw", ("surprise_key", "event_id")),
+    ("surprise_budget", ("surprise_key", "period")),
 }
 
 CHECKS = {
@@ -64,6 +74,8 @@ CHECKS = {
     "lot_remaining_in_range",
     "reward_stock_not_negative",
     "campaign_budget_not_negative",
+    "challenge_slots_not_negative",
+    "surprise_budget_not_negative",
 }
 
 
