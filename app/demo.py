@@ -11,6 +11,7 @@ history (the regular coffees come from a seeded random generator).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +19,25 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TypeAlias
 
-from domain import actions, adjustments, jobs, members, purchases, redemptions, refunds, sql
+from tortoise.transactions import in_transaction
+
+from domain import (
+    actions,
+    adjustments,
+    jobs,
+    members,
+    outbox,
+    purchases,
+    redemptions,
+    refunds,
+    sql,
+)
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.clock import utcnow
 from domain.models import Member
 from domain.program import Program, birthday_in
+from gamification.challenge_engine import ChallengeEngine
+from gamification.surprise_engine import SurpriseEngine
 from partners import links, registry
 
 SEED = 20260412  # the regular coffees' generator: the same history every time
@@ -158,6 +173,10 @@ STORY: tuple[tuple[int, str, Event], ...] = (
     (44, "08:40", Buy("elif", "beanery", "BEAN-55230", "450.00", "TRY", "68.64")),
     (44, "08:45", Act("elif", "beanery", "SOCIAL_SHARE", "share-elif-latte")),
     (40, "19:00", Act("ana", "skyways", "EVENT_ATTENDANCE", "gala-2026")),
+    # Elif's explorer week: three purchases at two partners in one day complete the challenge.
+    (22, "08:30", Buy("elif", "beanery", "BEAN-55301", "210.00", "TRY", "19.09")),
+    (22, "13:15", Buy("elif", "paper-lantern", "PL-9120", "420.00", "TRY", "65.42")),
+    (22, "17:50", Buy("elif", "beanery", "BEAN-55302", "185.00", "TRY", "16.82")),
     # Ana's coffee: redeemed, then given back the next day; redeemed again later.
     (30, "08:10", Redeem("ana", "coffee", "demo-ana-coffee")),
     (29, "09:00", Cancel("demo-ana-coffee")),
@@ -191,6 +210,9 @@ STORY: tuple[tuple[int, str, Event], ...] = (
     ),
     (3, "12:05", Return("paper-lantern", "PL-8901", "44.95")),
     (2, "10:30", Adjust("kadri", 150, "Goodwill: delayed delivery of order PL-8901")),
+    # Bogdan is on his way to this week's explorer challenge: two partners, one purchase to go.
+    (1, "08:05", Buy("bogdan", "beanery", "BEAN-55420", "18.50", "RON", "1.83")),
+    (1, "18:20", Buy("bogdan", "paper-lantern", "PL-9204", "64.00", "RON", "10.22")),
 )
 
 # Regulars at The Beanery: (member, currency, VAT rate in the price, lowest and highest amount,
@@ -314,6 +336,41 @@ class _Jobs:
         self.floor = at
 
 
+class _Gamification:
+    """The challenges and surprises consumers, fed what the story writes as it is written, as
+    the server's would have been: completions and wins land beside what caused them. Both
+    skip what they have handled already, so the server handling the same events again
+    changes nothing."""
+
+    def __init__(self, program: Program) -> None:
+        self.consumers = (ChallengeEngine(lambda: program), SurpriseEngine(lambda: program))
+        self.program = program
+        self.last = 0
+
+    async def fix_seeds(self, now: datetime) -> None:
+        """The demo's surprises draw with seeds made from SEED, so that the same story wins the
+        same draws every time; a real program's seeds are random (gamification.surprises)."""
+        for surprise in self.program.surprises:
+            seed = hashlib.sha256(f"{SEED}:{surprise.key}".encode()).hexdigest()
+            await sql.execute(
+                sql.connection(),
+                "INSERT INTO surprise_seed (surprise_key, seed, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (surprise_key) DO NOTHING",
+                [surprise.key, seed, now],
+            )
+
+    async def run(self, at: datetime) -> None:
+        fresh = [
+            e for e in await outbox.claim_unpublished(sql.connection(), 100_000) if e.id > self.last
+        ]
+        if not fresh:
+            return
+        self.last = max(e.id for e in fresh)
+        for consumer in self.consumers:
+            async with in_transaction("default") as conn:
+                await consumer.handle(conn, fresh, at)
+
+
 async def seed(program: Program, now: datetime | None = None) -> bool:
     """Seeds the demo members unless the database already has members; says whether it did.
     The story ends at `now` (the system's time if not given), with the jobs run as of then."""
@@ -325,9 +382,12 @@ async def seed(program: Program, now: datetime | None = None) -> bool:
     by_name: dict[str, int] = {}
     redeemed: dict[str, int] = {}
     scheduled = _Jobs(program, _birthdays(program, steps[0][0], now))
+    gamification = _Gamification(program)
+    await gamification.fix_seeds(now)
     for moment, event in steps:
         await scheduled.run_until(moment)
         await _tell(program, event, moment, partner_ids, by_name, redeemed)
+        await gamification.run(moment)
         scheduled.happened(moment)
     await scheduled.run_until(now)
     await scheduled.run(now)

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('transaction', fields.ForeignKeyField('domain.LedgerTransaction', source_field='transaction_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.RESTRICT)),
                 ('completed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'challenge_completion', 'app': 'domain', 'constraints': [UniqueConstraint(fields=('challenge_key', 'window_start', 'member_id'), name='challenge_completion_once')], 'indexes': [Index(fields=['member_id', 'window_start'], name='challenge_completion_member')], 'pk_attr': 'id'},
+            options={'table': 'challenge_completion', 'app': 'domain', 'indexes': [Index(fields=['member_id', 'window_start'], name='challenge_completion_member')], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('window_start', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('taken', fields.IntField(default=0)),
             ],
-            options={'table': 'challenge_slots', 'app': 'domain', 'constraints': [UniqueConstraint(fields=('challenge_key', 'window_start'), name='challenge_slots_window'), CheckConstraint(check='taken >= 0', name='challenge_slots_not_negative')], 'pk_attr': 'id'},
+            options={'table': 'challenge_slots', 'app': 'domain', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('points', fields.BigIntField(default=0)),
                 ('wins', fields.IntField(default=0)),
             ],
-            options={'table': 'surprise_budget', 'app': 'domain', 'constraints': [UniqueConstraint(fields=('surprise_key', 'period'), name='surprise_budget_period'), CheckConstraint(check='points >= 0 AND wins >= 0', name='surprise_budget_not_negative')], 'pk_attr': 'id'},
+            options={'table': 'surprise_budget', 'app': 'domain', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
                 ('transaction', fields.ForeignKeyField('domain.LedgerTransaction', source_field='transaction_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.RESTRICT)),
                 ('drawn_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'surprise_draw', 'app': 'domain', 'constraints': [UniqueConstraint(fields=('surprise_key', 'event_id'), name='surprise_draw_once')], 'pk_attr': 'id'},
+            options={'table': 'surprise_draw', 'app': 'domain', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -76,4 +76,11 @@ class Migration(migrations.Migration):
             options={'table': 'surprise_seed', 'app': 'domain', 'pk_attr': 'id'},
             bases=['Model'],
         ),
+        # CHECKs first: SQLite adds one by rebuilding the table, which drops its indexes.
+        ops.AddConstraint(model_name='ChallengeSlots', constraint=CheckConstraint(check='taken >= 0', name='challenge_slots_not_negative')),
+        ops.AddConstraint(model_name='SurpriseBudgetUse', constraint=CheckConstraint(check='points >= 0 AND wins >= 0', name='surprise_budget_not_negative')),
+        ops.AddConstraint(model_name='ChallengeCompletion', constraint=UniqueConstraint(fields=('challenge_key', 'window_start', 'member_id'), name='challenge_completion_once')),
+        ops.AddConstraint(model_name='ChallengeSlots', constraint=UniqueConstraint(fields=('challenge_key', 'window_start'), name='challenge_slots_window')),
+        ops.AddConstraint(model_name='SurpriseBudgetUse', constraint=UniqueConstraint(fields=('surprise_key', 'period'), name='surprise_budget_period')),
+        ops.AddConstraint(model_name='SurpriseDraw', constraint=UniqueConstraint(fields=('surprise_key', 'event_id'), name='surprise_draw_once')),
     ]

@@ -11,11 +11,12 @@ from app import demo
 from app.asgi import prepare, read_program
 from app.settings import DEMO_PROGRAM
 from domain import events, history, jobs, sql
+from gamification import challenge_engine, surprise_engine
 from tests.helpers import Stores, assert_ledger_consistent, table_counts
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 # The kinds that count toward a member's lifetime points when nothing is refunded or adjusted.
-EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL"}
+EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL", "CHALLENGE", "SURPRISE"}
 
 
 async def transactions(external_id: str) -> list[dict[str, Any]]:
@@ -147,3 +148,28 @@ async def test_every_event_the_demo_history_wrote_is_declared_and_reads_back_as_
         seen.add(row["type"])
     # The demo's story exercises most of the catalogue.
     assert len(seen) >= 9, seen
+
+
+async def test_the_demo_members_have_real_progress_in_the_challenge_and_the_surprise(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    await assert_ledger_consistent()
+    # Elif completed an explorer week three weeks ago; Bogdan is one purchase away this week.
+    assert "CHALLENGE" in await kinds("elif")
+    done = await sql.rows(sql.connection(), "SELECT member_id FROM challenge_completion")
+    elif_ = await history.member_by_external_id("elif")
+    bogdan = await history.member_by_external_id("bogdan")
+    assert elif_ is not None
+    assert bogdan is not None
+    assert {r["member_id"] for r in done} >= {elif_.id}
+    (week,) = (await challenge_engine.standings(program, [bogdan.id], NOW))[bogdan.id]
+    assert week.progress.challenge.key == "explorer-week"
+    assert [int(g.current) for g in week.progress.goals] == [2, 2]
+    assert week.completed_at is None
+    assert week.slots_left is not None
+    assert week.slots_left > 0
+    # Some receipts were lucky; every recorded draw replays as it was recorded.
+    won = await sql.rows(sql.connection(), "SELECT event_id, transaction_id FROM surprise_draw")
+    assert any(w["transaction_id"] is not None for w in won), won
+    for w in won:
+        assert all(r.matches for r in await surprise_engine.replay(program, w["event_id"]))

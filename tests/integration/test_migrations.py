@@ -168,6 +168,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0002_program_rules"),
         ("domain", "0003_purchase_discount"),
         ("domain", "0004_transaction_partner"),
+        ("domain", "0005_challenges_and_surprises"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]
