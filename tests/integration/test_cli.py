@@ -64,6 +64,8 @@ def test_every_command_is_there_to_describe():
         ("schema",),
         ("jobs",),
         ("jobs", "run"),
+        ("surprise",),
+        ("surprise", "replay"),
     }
 
 

@@ -5,7 +5,11 @@ holds when winners draw at the same moment."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tortoise.transactions import in_transaction
 
@@ -16,6 +20,7 @@ from gamification.surprises import draw
 from tests.helpers import Stores, assert_ledger_consistent
 from tests.integration.test_challenge_engine import NOW, buy, enroll, events_after, review, use
 
+ROOT = Path(__file__).resolve().parents[2]
 SURPRISES = """
 [[surprises]]
 key = "lucky"
@@ -136,3 +141,42 @@ async def test_the_budget_holds_when_winners_draw_at_the_same_moment(db: Stores)
     )
     assert "refused: the budget of its period was spent" in shown
     await assert_ledger_consistent()
+
+
+async def test_the_operator_replays_a_draw_from_the_command_line(db: Stores, tmp_path: Path):
+    program = await use(db, SURPRISES)
+    engine = SurpriseEngine(lambda: program)
+    ana = await enroll(db, "ana")
+    await review(db, ana, NOW)
+    event = next(e for e in await events_after() if e.type == "action.recorded")
+    await handle(engine, [event])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    env |= {"COALITION_DATABASE_URL": db.url, "COALITION_DATA_DIR": str(tmp_path)}
+
+    def replay_command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "surprise", "replay", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+
+    shown = await asyncio.to_thread(replay_command, str(event.id), "--show-seed")
+    assert shown.returncode == 0, shown.stderr
+    assert f"event {event.id}, surprise always:" in shown.stdout
+    assert "against a chance of 1: wins" in shown.stdout
+    assert "a win, paid 10 points" in shown.stdout
+    assert f"seed      {(await seeds())['always']}" in shown.stdout
+    assert "matches the record" in shown.stdout
+
+    await sql.execute(
+        sql.connection(),
+        "UPDATE surprise_draw SET digest = ? WHERE event_id = ?",
+        ["0" * 64, event.id],
+    )
+    tampered = await asyncio.to_thread(replay_command, str(event.id))
+    assert tampered.returncode == 1
+    assert "DOES NOT MATCH the record" in tampered.stdout
