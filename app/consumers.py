@@ -1,19 +1,24 @@
-"""The app's outbox consumers, in one place: each keeps its own checkpoint under its name."""
+"""The outbox consumers this app runs (domain/consumers.py), each with its own checkpoint."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from domain.consumers import Consumer
 from gamification.challenge_engine import ChallengeEngine
+from gamification.fanout import Fanout
 from gamification.surprise_engine import SurpriseEngine
 
 if TYPE_CHECKING:
     from app.asgi import Runtime
 
 
-def consumers(runtime: Runtime) -> list[ChallengeEngine | SurpriseEngine]:
-    """Every consumer, reading the program in force when it handles a batch."""
+def consumers(runtime: Runtime) -> list[Consumer]:
+    """Every consumer a server runs. One that is added later starts from the oldest event kept
+    (domain/retention.py), and events are kept until every registered consumer has them. The
+    challenges and surprises consumers read the program in force when they handle a batch."""
     return [
+        Fanout(runtime.redis, runtime.redis_prefix),
         ChallengeEngine(lambda: runtime.program),
         SurpriseEngine(lambda: runtime.program),
     ]

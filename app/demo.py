@@ -19,14 +19,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TypeAlias
 
-from tortoise.transactions import in_transaction
-
 from domain import (
     actions,
     adjustments,
     jobs,
     members,
-    outbox,
     purchases,
     redemptions,
     refunds,
@@ -34,6 +31,7 @@ from domain import (
 )
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.clock import utcnow
+from domain.consumers import Runner
 from domain.models import Member
 from domain.program import Program, birthday_in
 from gamification.challenge_engine import ChallengeEngine
@@ -336,16 +334,28 @@ class _Jobs:
         self.floor = at
 
 
-class _Gamification:
-    """The challenges and surprises consumers, fed what the story writes as it is written, as
-    the server's would have been: completions and wins land beside what caused them. Both
-    skip what they have handled already, so the server handling the same events again
-    changes nothing."""
+class _StoryClock:
+    """The story's time: the moment of the step being told."""
 
-    def __init__(self, program: Program) -> None:
-        self.consumers = (ChallengeEngine(lambda: program), SurpriseEngine(lambda: program))
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class _Gamification:
+    """The challenges and surprises consumers, run after each step of the story at its moment,
+    as the server's would have: completions and wins land beside what caused them, and their
+    checkpoints are where the server's runners take over."""
+
+    def __init__(self, program: Program, start: datetime) -> None:
         self.program = program
-        self.last = 0
+        self.clock = _StoryClock(start)
+        self.runners = [
+            Runner(ChallengeEngine(lambda: program), self.clock),
+            Runner(SurpriseEngine(lambda: program), self.clock),
+        ]
 
     async def fix_seeds(self, now: datetime) -> None:
         """The demo's surprises draw with seeds made from SEED, so that the same story wins the
@@ -360,15 +370,13 @@ class _Gamification:
             )
 
     async def run(self, at: datetime) -> None:
-        fresh = [
-            e for e in await outbox.claim_unpublished(sql.connection(), 100_000) if e.id > self.last
-        ]
-        if not fresh:
-            return
-        self.last = max(e.id for e in fresh)
-        for consumer in self.consumers:
-            async with in_transaction("default") as conn:
-                await consumer.handle(conn, fresh, at)
+        self.clock.at = at
+        for runner in self.runners:
+            await runner.drain()
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.stop()
 
 
 async def seed(program: Program, now: datetime | None = None) -> bool:
@@ -382,13 +390,16 @@ async def seed(program: Program, now: datetime | None = None) -> bool:
     by_name: dict[str, int] = {}
     redeemed: dict[str, int] = {}
     scheduled = _Jobs(program, _birthdays(program, steps[0][0], now))
-    gamification = _Gamification(program)
+    gamification = _Gamification(program, steps[0][0])
     await gamification.fix_seeds(now)
-    for moment, event in steps:
-        await scheduled.run_until(moment)
-        await _tell(program, event, moment, partner_ids, by_name, redeemed)
-        await gamification.run(moment)
-        scheduled.happened(moment)
+    try:
+        for moment, event in steps:
+            await scheduled.run_until(moment)
+            await _tell(program, event, moment, partner_ids, by_name, redeemed)
+            await gamification.run(moment)
+            scheduled.happened(moment)
+    finally:
+        await gamification.stop()
     await scheduled.run_until(now)
     await scheduled.run(now)
     return True

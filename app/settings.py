@@ -6,12 +6,18 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from domain.retention import EVENT_DAYS, IDEMPOTENCY_DAYS, Retention
 
 DEMO_PROGRAM = Path(__file__).with_name("demo_program.toml")
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 DEV_ADMIN_API_KEY = "dev-admin-key"
+# Every key and channel in Redis starts with it: braces make it a Redis Cluster hash tag, so
+# that one program's keys live on one node.
+DEFAULT_REDIS_PREFIX = "{c}"
 # A member token that outlives a year is a password that cannot be changed.
 HOURS_IN_A_YEAR = 8760
 
@@ -45,6 +51,16 @@ class Settings:
     # request, at one Redis round trip each).
     key_revocation_ms: int
     jwt_max_lifetime_hours: int  # member tokens that live longer (exp - iat) are refused
+    # How long handled outbox events and idempotency records are kept (domain/retention.py).
+    event_retention_days: int = EVENT_DAYS
+    idempotency_retention_days: int = IDEMPOTENCY_DAYS
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            events=timedelta(days=self.event_retention_days),
+            idempotency=timedelta(days=self.idempotency_retention_days),
+        )
 
     @property
     def production(self) -> bool:
@@ -67,7 +83,7 @@ class Settings:
             database_url=env.get("COALITION_DATABASE_URL")
             or f"sqlite://{data_dir / 'coalition.sqlite3'}",
             redis_url=env.get("COALITION_REDIS_URL") or None,
-            redis_prefix=env.get("COALITION_REDIS_PREFIX", "{c}"),
+            redis_prefix=env.get("COALITION_REDIS_PREFIX", DEFAULT_REDIS_PREFIX),
             program_path=_program_path(env, production=mode == "production"),
             jwt_secret=env.get("COALITION_JWT_SECRET") or DEV_JWT_SECRET,
             admin_api_key=env.get("COALITION_ADMIN_API_KEY") or DEV_ADMIN_API_KEY,
@@ -80,6 +96,10 @@ class Settings:
             key_revocation_ms=_number(env, "COALITION_KEY_REVOCATION_MS", 250, lowest=0),
             jwt_max_lifetime_hours=_number(
                 env, "COALITION_JWT_MAX_LIFETIME_HOURS", 24, highest=HOURS_IN_A_YEAR
+            ),
+            event_retention_days=_number(env, "COALITION_EVENT_RETENTION_DAYS", EVENT_DAYS),
+            idempotency_retention_days=_number(
+                env, "COALITION_IDEMPOTENCY_RETENTION_DAYS", IDEMPOTENCY_DAYS
             ),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):

@@ -3,10 +3,8 @@ completion the consumer posts, who sees what, and a fixed number of statements."
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from app.consumers import consumers
-from domain import outbox, sql
+from domain.consumers import Runner
 from tests.helpers import API, BASE_PROGRAM, ManualClock, count_statements
 from tests.integration.test_challenge_engine import CHALLENGES, local
 
@@ -22,11 +20,13 @@ PROGRESS = """
 
 
 async def drain(api: API) -> None:
-    """What the consumer runners do: every consumer handles the events written so far."""
-    found = await outbox.claim_unpublished(sql.connection(), 100_000)
+    """What the server's runners do: every consumer handles the events committed so far."""
     for consumer in consumers(api.runtime):
-        async with in_transaction("default") as conn:
-            await consumer.handle(conn, found, api.runtime.clock.now())
+        runner = Runner(consumer, api.runtime.clock)
+        try:
+            await runner.drain()
+        finally:
+            await runner.stop()
 
 
 async def test_the_public_list_shows_each_challenge_with_its_current_window(api: API):
@@ -80,7 +80,6 @@ async def test_a_member_follows_its_progress_and_sees_the_completion(api: API):
 
     assert (await api.purchase(ana, "40", as_=await api.partner("skyways")))["userErrors"] == []
     await drain(api)
-    await drain(api)  # everything again: nothing more
     explorer = (await api.gql(PROGRESS, as_=api.member("ana")))["me"]["challenges"][0]
     assert explorer["progress"] == 1.0
     assert explorer["completedAt"] == NOW.isoformat()

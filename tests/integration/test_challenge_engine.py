@@ -92,7 +92,8 @@ async def review(db: Stores, member_id: int, when: datetime) -> None:
 
 
 async def events_after(last: int = 0) -> list[outbox.StoredEvent]:
-    return [e for e in await outbox.claim_unpublished(sql.connection(), 100_000) if e.id > last]
+    written = await outbox.after(sql.connection(), outbox.Position(), None, 100_000)
+    return [e for e in written if e.id > last]
 
 
 async def handle(engine: ChallengeEngine, found: Sequence[outbox.StoredEvent], now=NOW) -> None:

@@ -6,7 +6,7 @@ from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 
 class Migration(migrations.Migration):
-    dependencies = [('domain', '0004_transaction_partner')]
+    dependencies = [('domain', '0005_event_consumers')]
 
     initial = False
 
