@@ -249,6 +249,18 @@ class ChallengeGoal:
     action: str | None = None  # ACTIONS: the action's key
 
 
+class Weekday(StrEnum):
+    """In ISO order: a weekly window's `week_starts` is its position (Monday 0)."""
+
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+
+
 class Recurrence(StrEnum):
     WEEK = "week"  # seven days from a weekday's midnight
     MONTH = "month"  # a calendar month

@@ -53,6 +53,7 @@ from domain.program import (
     SurpriseBudget,
     Text,
     Tier,
+    Weekday,
 )
 from domain.wording import PHRASES, placeholders
 
@@ -488,7 +489,7 @@ def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> 
     return Leaderboard(key=key, name=name, metric=metric, periods=tuple(periods))
 
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAYS = tuple(day.value for day in Weekday)
 SURPRISE_ON = re.compile(r"purchases|actions:[A-Z][A-Z0-9_]{1,63}")
 _CHALLENGE_KEYS = {
     "key",

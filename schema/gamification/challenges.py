@@ -35,7 +35,13 @@ expose_enum(
     },
 )
 
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+expose_enum(
+    program.Weekday,
+    name="Weekday",
+    description="A day of the week.",
+    meanings={day: f"{day.value.title()}." for day in program.Weekday},
+)
+WEEKDAYS = tuple(program.Weekday)
 
 
 @strawberry.type(description="One thing a challenge asks for within a window.")
@@ -73,8 +79,8 @@ class Challenge(Node):
     )
     points: int = strawberry.field(description="Whole points it gives on completion.")
     recurrence: program.Recurrence = strawberry.field(description="How its windows recur.")
-    week_starts: str | None = strawberry.field(
-        description="WEEK: the weekday its windows start on, like MONDAY; null otherwise."
+    week_starts: program.Weekday | None = strawberry.field(
+        description="WEEK: the weekday its windows start on, at local midnight; null otherwise."
     )
     first: int | None = strawberry.field(
         description="Only this many members complete it per window; null for no limit."
