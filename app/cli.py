@@ -25,6 +25,7 @@ from domain import consumers, jobs, retention, sql, versions
 from domain.clock import utcnow
 from domain.program_file import ProgramInvalid
 from domain.words import counted
+from gamification.surprise_engine import Replayed, replay, seeds
 
 
 def member_token(settings: Settings, external_id: str, hours: float | None = None) -> str:
@@ -543,7 +544,83 @@ def build_parser() -> argparse.ArgumentParser:
         "  coalition events forget old-consumer",
     )
     forget_command.add_argument("name", metavar="NAME", help="the consumer's name")
+
+    surprise_command = _command(
+        commands,
+        "surprise",
+        "replay a surprise bonus draw",
+        'Surprise draws are HMAC-SHA256(seed, "<surprise>:<event id>") mapped exactly to '
+        "[0, 1) and compared with the surprise's chance. The seeds are kept in the database, "
+        "never in the program file.",
+        "  coalition surprise replay 1234",
+    )
+    surprise_actions = surprise_command.add_subparsers(
+        title="actions",
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="`coalition surprise replay -h` describes it",
+    )
+    replaying = _command(
+        surprise_actions,
+        "replay",
+        "draw again for an event and compare with what was recorded",
+        "Makes every surprise's draw on the outbox event again from its recorded seed, and "
+        "prints the roll, the chance, the outcome and what was recorded (a win paid or refused "
+        "for want of budget; nothing for a loss). Exit code 0 when every replay matches its "
+        "record, 1 when one does not. Writes nothing.",
+        "  coalition surprise replay 1234\n  coalition surprise replay 1234 --show-seed",
+    )
+    replaying.add_argument("event_id", type=int, metavar="EVENT_ID", help="the outbox event's id")
+    replaying.add_argument(
+        "--show-seed", action="store_true", help="print the seed too, to check the HMAC elsewhere"
+    )
     return parser
+
+
+def _surprise_command(settings: Settings, args: argparse.Namespace) -> int:
+    async def read() -> tuple[list[Replayed], dict[str, str]]:
+        configured = configured_program(settings)
+        async with _database(settings):
+            program = await live_program(configured)
+            found = await replay(program, args.event_id)
+            return found, (await seeds() if args.show_seed else {})
+
+    try:
+        found, kept = asyncio.run(read())
+    except ConfigurationError as error:
+        return _refuse(error)
+    print("\n".join(replay_lines(args.event_id, found, kept)))
+    return 0 if all(r.matches for r in found) else 1
+
+
+def replay_lines(event_id: int, found: list[Replayed], seeds: dict[str, str]) -> list[str]:
+    """What replaying the draws on an event shows, a few lines a surprise."""
+    if not found:
+        return [f"event {event_id}: no surprise has drawn yet, so there is nothing to replay"]
+    lines = []
+    for r in found:
+        made = r.draw
+        outcome = "wins" if made.wins else "loses"
+        if r.qualifies is False:
+            outcome += " (but the surprise does not draw on this event)"
+        if not r.recorded:
+            record = "nothing (no win recorded)"
+        elif r.transaction_id is None:
+            record = "a win, refused: the budget of its period was spent"
+        else:
+            record = f"a win, paid {_n(r.paid, 'point')} (transaction {r.transaction_id})"
+        lines += [
+            f"event {event_id}, surprise {r.surprise}:",
+            f'  draw      HMAC-SHA256(seed, "{r.surprise}:{event_id}") = {made.digest}',
+            f"  roll      {float(made.roll):.12f} (exactly the digest / 2^256) against a chance "
+            f"of {made.chance}: {outcome}",
+            f"  recorded  {record}",
+            f"  replay    {'matches the record' if r.matches else 'DOES NOT MATCH the record'}",
+        ]
+        if r.surprise in seeds:
+            lines.append(f"  seed      {seeds[r.surprise]}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigurationError as error:
         return _refuse(error)
-    if args.command in ("run", "migrate", "program", "jobs", "events"):
+    if args.command in ("run", "migrate", "program", "jobs", "events", "surprise"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         return run(settings, host=args.host, port=args.port)
@@ -566,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
         return _jobs_command(settings, args)
     if args.command == "events":
         return _events_command(settings, args)
+    if args.command == "surprise":
+        return _surprise_command(settings, args)
     if args.command == "token":
         longest = settings.jwt_max_lifetime_hours
         if args.hours is not None and not args.hours > 0:  # nan is not > 0 either

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from domain.consumers import Consumer
 from gamification.badge_engine import BadgeEngine
+from gamification.challenge_engine import ChallengeEngine
 from gamification.fanout import Fanout
+from gamification.surprise_engine import SurpriseEngine
 
 if TYPE_CHECKING:
     from app.asgi import Runtime
@@ -14,9 +16,12 @@ if TYPE_CHECKING:
 
 def consumers(runtime: Runtime) -> list[Consumer]:
     """Every consumer a server runs. One that is added later starts from the oldest event kept
-    (domain/retention.py), and events are kept until every registered consumer has them."""
+    (domain/retention.py), and events are kept until every registered consumer has them. The
+    gamification consumers read the program in force when they handle a batch."""
     return [
         Fanout(runtime.redis, runtime.redis_prefix),
-        # Unlocks badge levels from SQL, with the program in force when each batch is handled.
+        # Unlocks badge levels from SQL.
         BadgeEngine(lambda: runtime.program),
+        ChallengeEngine(lambda: runtime.program),
+        SurpriseEngine(lambda: runtime.program),
     ]

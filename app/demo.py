@@ -11,6 +11,7 @@ history (the regular coffees come from a seeded random generator).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +19,25 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TypeAlias
 
-from domain import actions, adjustments, jobs, members, purchases, redemptions, refunds, sql
+from domain import (
+    actions,
+    adjustments,
+    jobs,
+    members,
+    purchases,
+    redemptions,
+    refunds,
+    sql,
+)
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.clock import utcnow
+from domain.consumers import Runner
 from domain.models import Member
 from domain.program import Program, birthday_in
 from domain.unit import unit_of_work
 from gamification import badge_engine
+from gamification.challenge_engine import ChallengeEngine
+from gamification.surprise_engine import SurpriseEngine
 from partners import links, registry
 
 SEED = 20260412  # the regular coffees' generator: the same history every time
@@ -160,6 +173,10 @@ STORY: tuple[tuple[int, str, Event], ...] = (
     (44, "08:40", Buy("elif", "beanery", "BEAN-55230", "450.00", "TRY", "68.64")),
     (44, "08:45", Act("elif", "beanery", "SOCIAL_SHARE", "share-elif-latte")),
     (40, "19:00", Act("ana", "skyways", "EVENT_ATTENDANCE", "gala-2026")),
+    # Elif's explorer week: three purchases at two partners in one day complete the challenge.
+    (22, "08:30", Buy("elif", "beanery", "BEAN-55301", "210.00", "TRY", "19.09")),
+    (22, "13:15", Buy("elif", "paper-lantern", "PL-9120", "420.00", "TRY", "65.42")),
+    (22, "17:50", Buy("elif", "beanery", "BEAN-55302", "185.00", "TRY", "16.82")),
     # Ana's coffee: redeemed, then given back the next day; redeemed again later.
     (30, "08:10", Redeem("ana", "coffee", "demo-ana-coffee")),
     (29, "09:00", Cancel("demo-ana-coffee")),
@@ -193,6 +210,9 @@ STORY: tuple[tuple[int, str, Event], ...] = (
     ),
     (3, "12:05", Return("paper-lantern", "PL-8901", "44.95")),
     (2, "10:30", Adjust("kadri", 150, "Goodwill: delayed delivery of order PL-8901")),
+    # Bogdan is on his way to this week's explorer challenge: two partners, one purchase to go.
+    (1, "08:05", Buy("bogdan", "beanery", "BEAN-55420", "18.50", "RON", "1.83")),
+    (1, "18:20", Buy("bogdan", "paper-lantern", "PL-9204", "64.00", "RON", "10.22")),
 )
 
 # Regulars at The Beanery: (member, currency, VAT rate in the price, lowest and highest amount,
@@ -316,6 +336,51 @@ class _Jobs:
         self.floor = at
 
 
+class _StoryClock:
+    """The story's time: the moment of the step being told."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class _Gamification:
+    """The challenges and surprises consumers, run after each step of the story at its moment,
+    as the server's would have: completions and wins land beside what caused them, and their
+    checkpoints are where the server's runners take over."""
+
+    def __init__(self, program: Program, start: datetime) -> None:
+        self.program = program
+        self.clock = _StoryClock(start)
+        self.runners = [
+            Runner(ChallengeEngine(lambda: program), self.clock),
+            Runner(SurpriseEngine(lambda: program), self.clock),
+        ]
+
+    async def fix_seeds(self, now: datetime) -> None:
+        """The demo's surprises draw with seeds made from SEED, so that the same story wins the
+        same draws every time; a real program's seeds are random (gamification.surprises)."""
+        for surprise in self.program.surprises:
+            seed = hashlib.sha256(f"{SEED}:{surprise.key}".encode()).hexdigest()
+            await sql.execute(
+                sql.connection(),
+                "INSERT INTO surprise_seed (surprise_key, seed, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (surprise_key) DO NOTHING",
+                [surprise.key, seed, now],
+            )
+
+    async def run(self, at: datetime) -> None:
+        self.clock.at = at
+        for runner in self.runners:
+            await runner.drain()
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.stop()
+
+
 async def seed(program: Program, now: datetime | None = None) -> bool:
     """Seeds the demo members unless the database already has members; says whether it did.
     The story ends at `now` (the system's time if not given), with the jobs run as of then."""
@@ -327,13 +392,19 @@ async def seed(program: Program, now: datetime | None = None) -> bool:
     by_name: dict[str, int] = {}
     redeemed: dict[str, int] = {}
     scheduled = _Jobs(program, _birthdays(program, steps[0][0], now))
-    for moment, event in steps:
-        await scheduled.run_until(moment)
-        await _tell(program, event, moment, partner_ids, by_name, redeemed)
-        # What the badge engine would have unlocked after it, then and there.
-        async with unit_of_work(program, moment) as unit:
-            await badge_engine.award(unit, by_name.values())
-        scheduled.happened(moment)
+    gamification = _Gamification(program, steps[0][0])
+    await gamification.fix_seeds(now)
+    try:
+        for moment, event in steps:
+            await scheduled.run_until(moment)
+            await _tell(program, event, moment, partner_ids, by_name, redeemed)
+            # What the badge engine would have unlocked after it, then and there.
+            async with unit_of_work(program, moment) as unit:
+                await badge_engine.award(unit, by_name.values())
+            await gamification.run(moment)
+            scheduled.happened(moment)
+    finally:
+        await gamification.stop()
     await scheduled.run_until(now)
     await scheduled.run(now)
     return True

@@ -221,3 +221,26 @@ class BadgeUnlocked(DomainEvent):
     badge: str
     level: int
     bonus_points: int
+
+
+@dataclass(frozen=True)
+class ChallengeCompleted(DomainEvent):
+    """The member met every goal of a challenge in one of its windows; `points` were posted."""
+
+    TYPE = "challenge.completed"
+    challenge: str
+    window_start: datetime
+    window_end: datetime
+    points: int
+    transaction_id: int
+
+
+@dataclass(frozen=True)
+class SurpriseWon(DomainEvent):
+    """The draw on event `event_id` won the member a surprise bonus of `points`."""
+
+    TYPE = "surprise.won"
+    surprise: str
+    event_id: int
+    points: int
+    transaction_id: int

@@ -455,3 +455,96 @@ class MemberBadge(Model):
             UniqueConstraint(fields=("member_id", "badge", "level"), name="member_badge_level"),
             CheckConstraint(check="level >= 1", name="member_badge_level_positive"),
         )
+
+
+class ChallengeCompletion(Model):
+    # A member finished a challenge in one of its windows: once, whatever redelivers the events.
+    id = fields.BigIntField(primary_key=True)
+    challenge_key = fields.CharField(max_length=64)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    window_start = fields.DatetimeField()
+    window_end = fields.DatetimeField()
+    points = fields.BigIntField()
+    transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", related_name=False, on_delete=fields.RESTRICT
+    )
+    completed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "challenge_completion"
+        constraints = (
+            UniqueConstraint(
+                fields=("challenge_key", "window_start", "member_id"),
+                name="challenge_completion_once",
+            ),
+        )
+        indexes = (Index(fields=("member_id", "window_start"), name="challenge_completion_member"),)
+
+
+class ChallengeSlots(Model):
+    # How many members finished a first-N challenge in a window; a guarded update takes a slot.
+    id = fields.BigIntField(primary_key=True)
+    challenge_key = fields.CharField(max_length=64)
+    window_start = fields.DatetimeField()
+    taken = fields.IntField(default=0)
+
+    class Meta:
+        table = "challenge_slots"
+        constraints = (
+            UniqueConstraint(
+                fields=("challenge_key", "window_start"), name="challenge_slots_window"
+            ),
+            CheckConstraint(check="taken >= 0", name="challenge_slots_not_negative"),
+        )
+
+
+class SurpriseSeed(Model):
+    # The secret a surprise's draws are made with: kept here, never in the program file.
+    id = fields.IntField(primary_key=True)
+    surprise_key = fields.CharField(max_length=64, unique=True)
+    seed = fields.CharField(max_length=64)  # 32 random bytes, in hex
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "surprise_seed"
+
+
+class SurpriseDraw(Model):
+    # A winning draw: paid (transaction set), or refused because the budget was spent.
+    id = fields.BigIntField(primary_key=True)
+    surprise_key = fields.CharField(max_length=64)
+    event_id = fields.BigIntField()
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    digest = fields.CharField(max_length=64)
+    chance = fields.CharField(max_length=40)  # as the program file wrote it
+    points = fields.BigIntField()  # paid: 0 when the budget refused it
+    transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+    drawn_at = fields.DatetimeField()
+
+    class Meta:
+        table = "surprise_draw"
+        constraints = (
+            UniqueConstraint(fields=("surprise_key", "event_id"), name="surprise_draw_once"),
+        )
+
+
+class SurpriseBudgetUse(Model):
+    # What a surprise has given in one budget period ("2026-11-30", or "lifetime").
+    id = fields.BigIntField(primary_key=True)
+    surprise_key = fields.CharField(max_length=64)
+    period = fields.CharField(max_length=32)
+    points = fields.BigIntField(default=0)
+    wins = fields.IntField(default=0)
+
+    class Meta:
+        table = "surprise_budget"
+        constraints = (
+            UniqueConstraint(fields=("surprise_key", "period"), name="surprise_budget_period"),
+            CheckConstraint(check="points >= 0 AND wins >= 0", name="surprise_budget_not_negative"),
+        )

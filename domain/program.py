@@ -300,6 +300,88 @@ class Streak:
     grace: int = 0
 
 
+class ChallengeMetric(StrEnum):
+    PURCHASES = "purchases"  # purchases recorded in the window
+    SPEND = "spend"  # the eligible amount of those purchases, in one currency
+    PARTNERS = "partners"  # distinct partners they were made at
+    ACTIONS = "actions"  # rewarded actions of one key
+
+
+@dataclass(frozen=True)
+class ChallengeGoal:
+    """One thing a challenge asks for in its window: `target` of `metric`."""
+
+    metric: ChallengeMetric
+    target: Decimal  # a whole number except for SPEND
+    currency: str | None = None  # SPEND: only purchases in this currency count
+    action: str | None = None  # ACTIONS: the action's key
+
+
+class Weekday(StrEnum):
+    """In ISO order: a weekly window's `week_starts` is its position (Monday 0)."""
+
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+
+
+class Recurrence(StrEnum):
+    WEEK = "week"  # seven days from a weekday's midnight
+    MONTH = "month"  # a calendar month
+    FIXED = "fixed"  # once, from `starts` to `ends`
+
+
+@dataclass(frozen=True)
+class ChallengeWindow:
+    """When a challenge runs, its edges at midnight in the program's time zone (fixed windows
+    at the moments the file gives)."""
+
+    every: Recurrence
+    week_starts: int = 0  # WEEK: Monday is 0, Sunday 6
+    starts: datetime | None = None  # FIXED, and the first moment any recurring window opens
+    ends: datetime | None = None  # FIXED (exclusive), and when a recurring challenge stops
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A time-boxed goal: every goal met within one window earns `points`, once a window,
+    for at most the first `first` members to finish it in that window when given."""
+
+    key: str
+    name: Text
+    description: Text | None
+    window: ChallengeWindow
+    goals: tuple[ChallengeGoal, ...]
+    points: int
+    first: int | None = None
+
+
+@dataclass(frozen=True)
+class SurpriseBudget:
+    """What a surprise may give per period: `points` in all, or `wins` in all."""
+
+    period: Period
+    points: int | None = None
+    wins: int | None = None
+
+
+@dataclass(frozen=True)
+class Surprise:
+    """A draw on every qualifying event (a purchase, or an action of one key): it wins `points`
+    with probability `chance`, while the budget of its period lasts."""
+
+    key: str
+    name: Text
+    on: str  # "purchases" or "actions:<KEY>"
+    chance: Decimal  # 0 < chance <= 1, exact
+    points: int
+    budget: SurpriseBudget | None = None
+
+
 class BoardPeriod(StrEnum):
     ALL_TIME = "ALL_TIME"
     WEEK = "WEEK"
@@ -339,6 +421,8 @@ class Program:
     badges: tuple[Badge, ...] = ()
     streaks: tuple[Streak, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
+    challenges: tuple[Challenge, ...] = ()
+    surprises: tuple[Surprise, ...] = ()
     # How the ledger's phrases are said, by phrase (domain.wording.PHRASES); the others are said
     # in English.
     wording: Mapping[str, Text] = field(default_factory=dict)

@@ -32,6 +32,10 @@ from domain.program import (
     Campaign,
     CampaignKind,
     Cap,
+    Challenge,
+    ChallengeGoal,
+    ChallengeMetric,
+    ChallengeWindow,
     ConversionRate,
     Direction,
     Downgrade,
@@ -42,16 +46,20 @@ from domain.program import (
     Program,
     PurchaseRule,
     QualifyOn,
+    Recurrence,
     Referral,
     Reward,
     RuleKind,
     Selector,
     Streak,
     StreakPeriod,
+    Surprise,
+    SurpriseBudget,
     Text,
     Tier,
     TierRules,
     TierWindow,
+    Weekday,
 )
 from domain.wording import PHRASES, placeholders
 
@@ -114,6 +122,8 @@ TOP_LEVEL = {
     "partners",
     "badges",
     "leaderboards",
+    "challenges",
+    "surprises",
     "wording",
     "streaks",
 }
@@ -200,6 +210,9 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         action = streak.activity.removeprefix("actions:")
         if streak.activity.startswith("actions:") and action not in actions:
             r.problem(f"streaks[{index}].activity", f"no action has the key {action!r}")
+    challenges = r.keyed_list(doc, "challenges", ENTITY_KEY, _read_challenge)
+    surprises = r.keyed_list(doc, "surprises", ENTITY_KEY, _read_surprise)
+    _check_actions_named(r, actions, challenges, surprises)
     referral = _read_referral(r, doc)
     signup = _read_points_section(r, doc, "signup")
     birthday = _read_points_section(r, doc, "birthday")
@@ -229,6 +242,8 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         badges=tuple(badge for _, badge in badges),
         streaks=tuple(streak for _, streak in streaks),
         leaderboards=tuple(board for _, board in boards),
+        challenges=tuple(challenge for _, challenge in challenges),
+        surprises=tuple(surprise for _, surprise in surprises),
         wording=wording,
         tier_rules=tier_rules,
     )
@@ -592,6 +607,161 @@ def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> 
     if name is None or metric is None or not periods:
         return None
     return Leaderboard(key=key, name=name, metric=metric, periods=tuple(periods))
+
+
+WEEKDAYS = tuple(day.value for day in Weekday)
+SURPRISE_ON = re.compile(r"purchases|actions:[A-Z][A-Z0-9_]{1,63}")
+_CHALLENGE_KEYS = {
+    "key",
+    "name",
+    "description",
+    "every",
+    "week_starts",
+    "starts",
+    "ends",
+    "goals",
+    "points",
+    "first",
+}
+
+
+def _read_challenge(r: _Reader, item: dict[str, Any], path: str, key: str) -> Challenge | None:
+    r.only_keys(item, path, _CHALLENGE_KEYS)
+    name = r.text(item, f"{path}.name", required=True)
+    description = r.text(item, f"{path}.description")
+    points = r.integer(item, f"{path}.points", low=1, high=MAX_POINTS, required=True)
+    first = r.integer(item, f"{path}.first", low=1, high=MAX_POINTS)
+    window = _read_window(r, item, path)
+    goals = r.items(item, f"{path}.goals", _read_goal)
+    if "goals" not in item:
+        r.problem(
+            f"{path}.goals", 'is required: a list like [{ metric = "purchases", target = 3 }]'
+        )
+    elif isinstance(item["goals"], list) and not item["goals"]:
+        r.problem(f"{path}.goals", "give at least one goal")
+    if name is None or points is None or window is None or not goals or r.problems_under(path):
+        return None
+    return Challenge(
+        key=key,
+        name=name,
+        description=description,
+        window=window,
+        goals=tuple(goals),
+        points=points,
+        first=first,
+    )
+
+
+def _read_window(r: _Reader, item: dict[str, Any], path: str) -> ChallengeWindow | None:
+    every = r.choice(item, f"{path}.every", Recurrence, required=True)
+    starts = r.moment(item, f"{path}.starts", required=every is Recurrence.FIXED)
+    ends = r.moment(item, f"{path}.ends", required=every is Recurrence.FIXED)
+    if starts is not None and ends is not None and ends <= starts:
+        r.problem(f"{path}.ends", "must be after starts")
+        return None
+    weekday = 0
+    if "week_starts" in item:
+        day = item["week_starts"]
+        if every is not Recurrence.WEEK:
+            r.problem(f"{path}.week_starts", 'has no meaning unless every = "week"')
+        elif day not in WEEKDAYS:
+            r.problem(f"{path}.week_starts", f"{day!r} is not one of {', '.join(WEEKDAYS)}")
+        else:
+            weekday = WEEKDAYS.index(day)
+    if every is None or (every is Recurrence.FIXED and (starts is None or ends is None)):
+        return None
+    return ChallengeWindow(every=every, week_starts=weekday, starts=starts, ends=ends)
+
+
+def _read_goal(r: _Reader, item: dict[str, Any], path: str) -> ChallengeGoal | None:
+    r.only_keys(item, path, {"metric", "target", "currency"})
+    metric = r.string(item, f"{path}.metric", required=True)
+    if metric is None:
+        return None
+    kind = next((m for m in ChallengeMetric if m.value == metric), None)
+    action = None
+    if metric.startswith("actions:") and ACTION_KEY.fullmatch(metric.removeprefix("actions:")):
+        kind, action = ChallengeMetric.ACTIONS, metric.removeprefix("actions:")
+    if kind is None or (kind is ChallengeMetric.ACTIONS and action is None):
+        r.problem(
+            f"{path}.metric",
+            f'{metric!r} is not one of "purchases", "spend", "partners" or "actions:<KEY>"',
+        )
+        return None
+    currency = None
+    target: Decimal | None
+    if kind is ChallengeMetric.SPEND:
+        currency = r.string(item, f"{path}.currency", required=True)
+        if currency is not None and currency not in r.currencies:
+            r.problem(f"{path}.currency", "is not a currency of purchases.rates")
+            currency = None
+        value = item.get("target")
+        target = (
+            r.decimal_value(value, f"{path}.target", low=Decimal(0), high=MAX_AMOUNT)
+            if value is not None
+            else None
+        )
+        if value is None:
+            r.problem(f"{path}.target", 'is required: an amount like "150"')
+        if currency is None:
+            return None
+    else:
+        if "currency" in item:
+            r.problem(f"{path}.currency", "has meaning only for the spend metric")
+        whole = r.integer(item, f"{path}.target", low=1, high=MAX_POINTS, required=True)
+        target = None if whole is None else Decimal(whole)
+    if target is None:
+        return None
+    return ChallengeGoal(metric=kind, target=target, currency=currency, action=action)
+
+
+def _read_surprise(r: _Reader, item: dict[str, Any], path: str, key: str) -> Surprise | None:
+    r.only_keys(item, path, {"key", "name", "on", "chance", "points", "budget"})
+    name = r.text(item, f"{path}.name", required=True)
+    on = r.string(item, f"{path}.on", required=True, pattern=SURPRISE_ON)
+    points = r.integer(item, f"{path}.points", low=1, high=MAX_POINTS, required=True)
+    chance = None
+    if "chance" not in item:
+        r.problem(f"{path}.chance", 'is required: a probability like "0.02" (1 in 50)')
+    else:
+        chance = r.number(item["chance"], f"{path}.chance", '"0.02"')
+        if chance is not None and not Decimal(0) < chance <= Decimal(1):
+            r.problem(f"{path}.chance", "must be greater than 0 and at most 1")
+            chance = None
+    budget = None
+    if "budget" in item:
+        table = r.table(item, f"{path}.budget")
+        r.only_keys(table, f"{path}.budget", {"points", "wins", "period"})
+        period = r.choice(table, f"{path}.budget.period", Period, required=True)
+        cap_points = r.integer(table, f"{path}.budget.points", low=1, high=MAX_POINTS)
+        wins = r.integer(table, f"{path}.budget.wins", low=1, high=MAX_POINTS)
+        if (cap_points is None) == (wins is None) and not r.problems_under(f"{path}.budget"):
+            r.problem(f"{path}.budget", "give either points or wins (the most per period)")
+        elif period is not None:
+            budget = SurpriseBudget(period=period, points=cap_points, wins=wins)
+    if name is None or on is None or points is None or chance is None or r.problems_under(path):
+        return None
+    return Surprise(key=key, name=name, on=on, chance=chance, points=points, budget=budget)
+
+
+def _check_actions_named(
+    r: _Reader,
+    actions: dict[str, Action],
+    challenges: list[tuple[int, Challenge]],
+    surprises: list[tuple[int, Surprise]],
+) -> None:
+    """Every action a challenge goal or a surprise names is one the program has."""
+    for index, challenge in challenges:
+        for position, goal in enumerate(challenge.goals):
+            if goal.action is not None and goal.action not in actions:
+                r.problem(
+                    f"challenges[{index}].goals[{position}].metric",
+                    f"no action has the key {goal.action!r}",
+                )
+    for index, surprise in surprises:
+        action = surprise.on.removeprefix("actions:")
+        if surprise.on.startswith("actions:") and action not in actions:
+            r.problem(f"surprises[{index}].on", f"no action has the key {action!r}")
 
 
 def _read_referral(r: _Reader, doc: dict[str, Any]) -> Referral | None:

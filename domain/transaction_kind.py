@@ -17,6 +17,8 @@ class TransactionKind(StrEnum):
     EXPIRE = "EXPIRE"
     ADJUST = "ADJUST"
     BADGE = "BADGE"
+    CHALLENGE = "CHALLENGE"
+    SURPRISE = "SURPRISE"
 
     @property
     def meaning(self) -> str:
@@ -35,4 +37,6 @@ _MEANINGS = {
     TransactionKind.EXPIRE: "Points that reached their expiry date unspent (negative).",
     TransactionKind.ADJUST: "The operator's correction, with its reason (either sign).",
     TransactionKind.BADGE: "The bonus for unlocking a level of a badge.",
+    TransactionKind.CHALLENGE: "The reward for completing a challenge in one of its windows.",
+    TransactionKind.SURPRISE: "A surprise bonus won in the draw on a purchase or an action.",
 }

@@ -48,6 +48,8 @@ PHRASES: Mapping[str, str] = {
     "birthday_bonus": "Birthday bonus",
     # A badge level's bonus (its line and its transaction). {name} is the badge's.
     "badge_bonus": "Badge unlocked: {name}, level {level}",
+    "challenge": "Challenge completed: {name}",
+    "surprise": "Surprise bonus: {name}",
     # Descriptions of transactions. {name} is the reward's.
     "purchase": "Purchase {order}",
     "referee_welcome": "Welcome bonus: a friend referred you",
@@ -187,8 +189,8 @@ def _description_of(
         first = lines[0]
         rule = str(first.get("rule", ""))
         phrase = _phrase_of_line(first, program)
-        if phrase == "action":
-            return "action", {}, rule
+        if phrase in ("action", "challenge", "surprise"):
+            return phrase, {}, rule
         if phrase == "badge_bonus":
             values = first.get("values")
             return phrase, values if isinstance(values, dict) else {}, rule
@@ -262,6 +264,10 @@ def _named(program: Program, rule: str) -> Text | None:
         return reward.name if reward else None
     if kind == "badge":
         return next((b.name for b in program.badges if b.key == key), None)
+    if kind == "challenge":
+        return next((c.name for c in program.challenges if c.key == key), None)
+    if kind == "surprise":
+        return next((s.name for s in program.surprises if s.key == key), None)
     return None
 
 

@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from domain import history, redemptions, sql, tiers, views
 from domain.clock import Clock
 from domain.program import Program
-from gamification import badge_engine
+from gamification import badge_engine, challenge_engine
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -166,3 +166,13 @@ class Loaders:
             return [found[m] for m in members]
 
         return DataLoader(load_fn=snapshots)
+
+    @cached_property
+    def challenges(self) -> DataLoader[int, list[challenge_engine.Standing]]:
+        program, clock = self.program, self.clock
+
+        async def standings(members: list[int]) -> list[list[challenge_engine.Standing]]:
+            found = await challenge_engine.standings(program, members, clock.now())
+            return [found[m] for m in members]
+
+        return DataLoader(load_fn=standings)

@@ -19,6 +19,7 @@ from schema.authorization import (
 )
 from schema.common import Node
 from schema.context import Context
+from schema.gamification.challenges import listed_one
 from schema.ledger.types import PointTransaction
 from schema.live.subscriptions import LiveSubscriptions
 from schema.members.mutations import MemberMutations
@@ -82,6 +83,9 @@ def _programs_own(ctx: Context, type_name: str, key: str) -> Node | None:
     if type_name == "Campaign":
         campaign = next((c for c in prog.campaigns if c.key == key), None)
         return Campaign.of(campaign, prog, ctx.language) if campaign else None
+    if type_name == "Challenge":
+        challenge = next((c for c in prog.challenges if c.key == key), None)
+        return listed_one(prog, challenge, ctx.clock.now(), ctx.language) if challenge else None
     if type_name == "LeaderboardDefinition":
         board = next((b for b in prog.leaderboards if b.key == key), None)
         return LeaderboardDefinition.of(board, ctx.language) if board else None

@@ -13,6 +13,7 @@ from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
 from schema.common import AFTER, FIRST, Connection, Node, connection, expose_enum, page_size
 from schema.context import Context
+from schema.gamification.challenges import ChallengeProgress
 from schema.gamification.types import BadgeProgress, StreakProgress
 from schema.ledger.types import PointTransaction
 from schema.program.types import Tier
@@ -281,3 +282,15 @@ class Member(Node):
             StreakProgress.of(streak, snapshot.streaks[streak.key], ctx.language)
             for streak in ctx.program.streaks
         ]
+
+    @strawberry.field(
+        description="The member's progress in every challenge running now, in the program "
+        "file's order, for the current window of each. Seen by the member and the operator "
+        "only (progress counts dealings with every partner): empty for anyone else."
+    )
+    async def challenges(self, info: Info[Context, None]) -> list[ChallengeProgress]:
+        ctx = info.context
+        if not sees_private_details(ctx, self.view.id):
+            return []
+        found = await ctx.loaders.challenges.load(self.view.id)
+        return [ChallengeProgress.of(standing, ctx.language) for standing in found]

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
+from schema.gamification.challenges import Challenge, listed
 from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier, TierRules
 
 
@@ -58,3 +59,11 @@ class ProgramQueries:
     def actions(self, info: Info[Context, None]) -> list[Action]:
         ctx = info.context
         return [Action.of(action, ctx.language) for action in ctx.program.actions.values()]
+
+    @strawberry.field(
+        description="The challenges running now or to come, in the program file's order, each "
+        "with its current (or first) window. Public: no credentials needed."
+    )
+    def challenges(self, info: Info[Context, None]) -> list[Challenge]:
+        ctx = info.context
+        return listed(ctx.program, ctx.clock.now(), ctx.language)

@@ -68,6 +68,8 @@ def test_every_command_is_there_to_describe():
         ("events",),
         ("events", "status"),
         ("events", "forget"),
+        ("surprise",),
+        ("surprise", "replay"),
     }
 
 

@@ -11,12 +11,12 @@ from app import demo
 from app.asgi import prepare, read_program
 from app.settings import DEMO_PROGRAM
 from domain import events, history, jobs, sql
-from gamification import badge_engine
+from gamification import badge_engine, challenge_engine, surprise_engine
 from tests.helpers import Stores, assert_ledger_consistent, table_counts
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 # The kinds that count toward a member's lifetime points when nothing is refunded or adjusted.
-EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL", "BADGE"}
+EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL", "BADGE", "CHALLENGE", "SURPRISE"}
 
 
 async def transactions(external_id: str) -> list[dict[str, Any]]:
@@ -203,9 +203,19 @@ async def test_the_demo_members_have_real_badge_and_streak_progress(db: Stores):
     assert standing[("ana", "regular")].level == 2
     assert standing[("kadri", "regular")].level == 1
     assert 0 < standing[("kadri", "regular")].progress < 1
-    # The hidden badge shows for Ana, who bought from every partner, and for nobody else.
+    # The hidden badge shows for those who bought from all three partners (Ana among them),
+    # and for nobody else.
     assert standing[("ana", "globetrotter")].level == 1
-    assert not any(key == "globetrotter" for name, key in standing if name != "ana")
+    everywhere = {
+        r["external_id"]
+        for r in await sql.rows(
+            conn,
+            "SELECT m.external_id FROM purchase p JOIN member m ON m.id = p.member_id "
+            "WHERE p.source LIKE 'partner:%' GROUP BY m.external_id "
+            "HAVING COUNT(DISTINCT p.source) = 3",
+        )
+    }
+    assert {name for name, key in standing if key == "globetrotter"} == everywhere
     # Dorota's weekly coffee: a streak still running, and the streak badge it earned.
     dorota = found[ids["dorota"]]
     assert dorota.streaks["coffee-weeks"].current >= 12
@@ -217,3 +227,28 @@ async def test_the_demo_members_have_real_badge_and_streak_progress(db: Stores):
     assert {b["reference"] for b in bonuses} >= {"regular:2", "globetrotter:1", "steady:1"}
     assert all(sql.to_json(b["breakdown"])[0]["rule"].startswith("badge:") for b in bonuses)
     await assert_ledger_consistent()
+
+
+async def test_the_demo_members_have_real_progress_in_the_challenge_and_the_surprise(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    await assert_ledger_consistent()
+    # Elif completed an explorer week three weeks ago; Bogdan is one purchase away this week.
+    assert "CHALLENGE" in await kinds("elif")
+    done = await sql.rows(sql.connection(), "SELECT member_id FROM challenge_completion")
+    elif_ = await history.member_by_external_id("elif")
+    bogdan = await history.member_by_external_id("bogdan")
+    assert elif_ is not None
+    assert bogdan is not None
+    assert {r["member_id"] for r in done} >= {elif_.id}
+    (week,) = (await challenge_engine.standings(program, [bogdan.id], NOW))[bogdan.id]
+    assert week.progress.challenge.key == "explorer-week"
+    assert [int(g.current) for g in week.progress.goals] == [2, 2]
+    assert week.completed_at is None
+    assert week.slots_left is not None
+    assert week.slots_left > 0
+    # Some receipts were lucky; every recorded draw replays as it was recorded.
+    won = await sql.rows(sql.connection(), "SELECT event_id, transaction_id FROM surprise_draw")
+    assert any(w["transaction_id"] is not None for w in won), won
+    for w in won:
+        assert all(r.matches for r in await surprise_engine.replay(program, w["event_id"]))

@@ -39,6 +39,11 @@ TABLES = {
     "reward_stock",
     "campaign_budget",
     "referral_award",
+    "challenge_completion",
+    "challenge_slots",
+    "surprise_seed",
+    "surprise_draw",
+    "surprise_budget",
 }
 
 UNIQUE = {
@@ -58,6 +63,11 @@ UNIQUE = {
     ("reward_stock", ("reward_key",)),
     ("campaign_budget", ("campaign_key",)),
     ("referral_award", ("referee_id",)),
+    ("challenge_completion", ("challenge_key", "window_start", "member_id")),
+    ("challenge_slots", ("challenge_key", "window_start")),
+    ("surprise_seed", ("surprise_key",)),
+    ("surprise_draw", ("surprise_key", "event_id")),
+    ("surprise_budget", ("surprise_key", "period")),
 }
 
 CHECKS = {
@@ -66,6 +76,8 @@ CHECKS = {
     "lot_remaining_in_range",
     "reward_stock_not_negative",
     "campaign_budget_not_negative",
+    "challenge_slots_not_negative",
+    "surprise_budget_not_negative",
 }
 
 
@@ -161,6 +173,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0005_event_consumers"),
         ("domain", "0006_tiers"),
         ("domain", "0007_member_badge"),
+        ("domain", "0008_challenges_and_surprises"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]
