@@ -16,12 +16,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
 from app.scheduler import Every
-from app.settings import ConfigurationError, Settings
+from app.settings import DEFAULT_REDIS_PREFIX, ConfigurationError, Settings
 from domain import jobs, ledger, sql, versions
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
+from gamification.boards import Boards, BoardsUnavailable
 from gamification.fanout import Fanout
+from gamification.leaderboards import Leaderboards
 from partners import registry
 from partners.api_keys import KeyRing
 from schema.auth import Credentials
@@ -37,11 +39,39 @@ class Runtime:
     every request and job asks the time of (tests hand it another)."""
 
     def __init__(
-        self, program: Program, redis: aioredis.Redis, clock: Clock = SYSTEM_CLOCK
+        self,
+        program: Program,
+        redis: aioredis.Redis,
+        clock: Clock = SYSTEM_CLOCK,
+        redis_prefix: str = DEFAULT_REDIS_PREFIX,
     ) -> None:
         self.program = program
         self.redis = redis
         self.clock = clock
+        self.redis_prefix = redis_prefix
+        self._leaderboards: Leaderboards | None = None
+
+    @property
+    def leaderboards(self) -> Leaderboards:
+        """The program's leaderboards over this runtime's Redis (made once per client)."""
+        if self._leaderboards is None or self._leaderboards.boards.redis is not self.redis:
+            self._leaderboards = Leaderboards(
+                Boards(self.redis, self.redis_prefix), lambda: self.program
+            )
+        return self._leaderboards
+
+
+async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
+    """At start: a Redis without the leaderboards' generation key lost them (or never had
+    them); they are rebuilt from SQL then, unasked. A Redis that does not answer is left to
+    the projector, which retries."""
+    try:
+        built = await runtime.leaderboards.ensure_built(sql.connection(), runtime.clock.now())
+    except BoardsUnavailable as error:
+        log.warning("leaderboards not checked at start: Redis unavailable (%s)", error)
+        return
+    if built is not None:
+        log.info("leaderboards rebuilt from SQL (generation %s)", built)
 
 
 # How soon a program applied elsewhere (the CLI, another worker) takes effect here.
@@ -219,7 +249,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             log.info(live)
             if differs:
                 log.warning(differs)
-            state["runtime"] = Runtime(in_force.program, redis)
+            state["runtime"] = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
+            await rebuild_lost_leaderboards(state["runtime"])
             loops = [
                 Every(settings.jobs_every_seconds, lambda: run_jobs(state["runtime"]), "jobs"),
                 Every(
@@ -270,6 +301,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             recheck_ms=settings.key_revocation_ms,
         ),
         graphiql=not settings.production,
+        leaderboards=lambda: state["runtime"].leaderboards,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.

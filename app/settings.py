@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 DEMO_PROGRAM = Path(__file__).with_name("demo_program.toml")
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 DEV_ADMIN_API_KEY = "dev-admin-key"
+# Every Redis key of the program shares this hash tag (Redis Cluster keeps them on one slot).
+DEFAULT_REDIS_PREFIX = "{c}"
 # A member token that outlives a year is a password that cannot be changed.
 HOURS_IN_A_YEAR = 8760
 
@@ -67,7 +69,7 @@ class Settings:
             database_url=env.get("COALITION_DATABASE_URL")
             or f"sqlite://{data_dir / 'coalition.sqlite3'}",
             redis_url=env.get("COALITION_REDIS_URL") or None,
-            redis_prefix=env.get("COALITION_REDIS_PREFIX", "{c}"),
+            redis_prefix=env.get("COALITION_REDIS_PREFIX", DEFAULT_REDIS_PREFIX),
             program_path=_program_path(env, production=mode == "production"),
             jwt_secret=env.get("COALITION_JWT_SECRET") or DEV_JWT_SECRET,
             admin_api_key=env.get("COALITION_ADMIN_API_KEY") or DEV_ADMIN_API_KEY,

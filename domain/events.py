@@ -193,3 +193,12 @@ class PartnerAccountLinked(DomainEvent):
     partner: str
     partner_member_id: str
     source: str
+
+
+@dataclass(frozen=True)
+class LeaderboardOptOutSet(DomainEvent):
+    """The member asked to be left off the leaderboards (or to be back on them)."""
+
+    TYPE = "member.leaderboard_opt_out"
+    opted_out: bool
+    source: str

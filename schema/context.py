@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from domain.actors import Actor
 from domain.clock import Clock
 from domain.program import Program
+from gamification.leaderboards import Leaderboards
 from partners.api_keys import KeyRing
 from schema.loaders import Loaders
 
@@ -28,6 +29,8 @@ class Context:
     keys: KeyRing
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)
+    # The program's leaderboards over the app's Redis; None where there is no Redis to ask.
+    leaderboards: Leaderboards | None = None
 
 
 def preferred_language(accept_language: str | None, program: Program) -> str | None:

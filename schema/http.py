@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 
 from domain.clock import Clock
 from domain.program import Program
+from gamification.leaderboards import Leaderboards
 from partners.api_keys import KeyRing
 from schema.auth import Credentials, Unauthenticated, identify
 from schema.context import Context, preferred_language
@@ -91,12 +92,14 @@ class GraphQLView(GraphQL[Context, None]):
         clock: Callable[[], Clock],
         keys: KeyRing,
         graphiql: bool,
+        leaderboards: Callable[[], Leaderboards] | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.credentials = credentials
         self.program = program
         self.clock = clock
         self.keys = keys
+        self.leaderboards = leaderboards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,6 +171,7 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=loaders,
             clock=clock,
             keys=self.keys,
+            leaderboards=self.leaderboards() if self.leaderboards else None,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

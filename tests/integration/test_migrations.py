@@ -38,11 +38,14 @@ TABLES = {
     "reward_stock",
     "campaign_budget",
     "referral_award",
+    "leaderboard_opt_out",
+    "leaderboard_archive",
 }
 
 UNIQUE = {
     ("purchase", ("source", "order_id")),
     ("idempotency_record", ("scope", "key")),
+    ("leaderboard_archive", ("board", "period", "period_start", "rank")),
     ("action_record", ("source", "action", "reference")),
     ("partner_link", ("partner_id", "member_id")),
     ("partner_link", ("partner_id", "partner_member_id")),
@@ -156,6 +159,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0002_program_rules"),
         ("domain", "0003_purchase_discount"),
         ("domain", "0004_transaction_partner"),
+        ("domain", "0005_leaderboards"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]
