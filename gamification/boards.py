@@ -19,7 +19,7 @@ again changes nothing. A Redis failure raises BoardsUnavailable.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,8 +193,15 @@ class Boards:
             raise BoardsUnavailable(str(error)) from error
         return moved
 
-    async def load(self, key: str, values: Iterable[tuple[int, int]], chunk: int = 10_000) -> int:
-        """ZADDs (member, value) pairs into `key` (a rebuild's temporary key), in chunks."""
+    async def load(
+        self,
+        key: str,
+        values: Iterable[tuple[int, int]],
+        chunk: int = 10_000,
+        loaded: Callable[[int], None] | None = None,
+    ) -> int:
+        """ZADDs (member, value) pairs into `key` (a rebuild's temporary key), in chunks;
+        `loaded` hears how many are in after each."""
         written = 0
         batch: dict[str, int] = {}
         try:
@@ -204,11 +211,15 @@ class Boards:
                     await self.redis.zadd(key, batch)
                     written += len(batch)
                     batch = {}
+                    if loaded is not None:
+                        loaded(written)
             if batch:
                 await self.redis.zadd(key, batch)
                 written += len(batch)
         except RedisError as error:
             raise BoardsUnavailable(str(error)) from error
+        if loaded is not None:
+            loaded(written)
         return written
 
     async def swap(

@@ -272,14 +272,18 @@ class Leaderboards:
         self,
         conn: BaseDBAsyncClient,
         now: datetime,
-        progress: Callable[[str, int], None] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> str:
         """Recomputes every kept board period from SQL into temporary keys, swaps them in at
         once (the old values UNLINKed), drops keys of boards the program no longer keeps, and
         records a new generation; then re-applies the members of events written since it
-        began. Returns the generation."""
+        began (its watermark: the outbox's last id when it started), which covers what the
+        projector wrote to the old keys meanwhile. `progress(key, loaded, total)` hears of
+        each key's loading. Returns the generation."""
         program = self.program
+        previous = await self.boards.generation()  # and a Redis that does not answer stops here
         generation = uuid.uuid4().hex[:12]
+        log.info("leaderboards: rebuilding generation %s over %s", generation, previous)
         watermark_row = await sql.row(conn, "SELECT MAX(id) AS id FROM outbox_event")
         watermark = int(watermark_row["id"] or 0) if watermark_row else 0
         renames: dict[str, str | None] = {}
@@ -290,15 +294,14 @@ class Leaderboards:
                     live = self.boards.key(b.key, window)
                     temporary = self.boards.temporary_key(generation, live)
                     found = await standings(conn, b, window)
+                    renames[live] = temporary if found else None
                     written = await self.boards.load(
                         temporary,
                         ((s.member_id, window.encode(s.score, s.reached_at)) for s in found),
+                        loaded=_told(progress, live, len(found)),
                     )
-                    renames[live] = temporary if written else None
                     if window.expires_at is not None and written:
                         expiries[live] = math.ceil((window.expires_at - now).total_seconds())
-                    if progress is not None:
-                        progress(live, written)
             for stale in await self._stale_keys(set(renames)):
                 renames[stale] = None
             await self.boards.swap(renames, expiries, generation)
@@ -355,6 +358,14 @@ class Leaderboards:
                     done += 1
                 self._archived.add(mark)
         return done
+
+
+def _told(
+    progress: Callable[[str, int, int], None] | None, key: str, total: int
+) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress(key, done, total)
 
 
 async def events_after(
