@@ -83,10 +83,12 @@ def _metric(board: Leaderboard) -> _Metric:
         if partner is not None:
             where += " AND t.partner = ?"
             params += (partner,)
+        # From the member's wallet entries (indexed by account), not the transactions (not
+        # indexed by member): a batch's few members are found without a scan.
         return _Metric(
-            "ledger_transaction t JOIN member m ON m.id = t.member_id "
-            "JOIN entry e ON e.transaction_id = t.id AND e.account_id = m.account_id",
-            "t.member_id",
+            "member m JOIN entry e ON e.account_id = m.account_id "
+            "JOIN ledger_transaction t ON t.id = e.transaction_id",
+            "m.id",
             "SUM(e.amount)",
             "t.created_at",
             where,

@@ -4,6 +4,7 @@ what Redis holds."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
@@ -45,7 +46,7 @@ async def project(boards: Leaderboards, now: datetime, after_id: int = 0) -> int
     return found[-1].id if found else after_id
 
 
-async def dump(redis: aioredis.Redis, boards: Leaderboards) -> dict[str, list[tuple[str, float]]]:
+async def dump(redis: aioredis.Redis, boards: Leaderboards) -> dict[str, list[Any]]:
     """Every board key and its members with their values (the generation left out)."""
     keys = sorted(
         [str(k) async for k in redis.scan_iter(match=f"{boards.boards.tag}:lb:*", count=1000)]
