@@ -149,36 +149,33 @@ class Boards:
         expiries: Mapping[str, int],
         announce: Mapping[str, tuple[str, str]] | None = None,
     ) -> dict[tuple[str, int], tuple[int | None, int | None]]:
-        """Stores every change and sets each key's time to live (`expiries`, seconds), in one
-        MULTI; returns
-        (previous rank, rank) per (key, member) whose rank moved, 1 at the top. With
-        `announce` ({key: (board, period)}), those moves are published as RankChanged on each
-        member's channel."""
+        """Stores every change and sets each key's time to live (`expiries`, seconds): one
+        script per key, atomic on that key, all in one round trip. Returns (previous rank,
+        rank) per (key, member) whose rank moved, 1 at the top, None off the board. With
+        `announce` ({key: (board, period)}), those moves onto a board are published as
+        RankChanged on each member's channel."""
         if not changes:
             return {}
+        by_key: dict[str, list[Change]] = {}
+        for change in changes:
+            by_key.setdefault(change.key, []).append(change)
+        script = self.redis.register_script(_APPLY)
+        moved: dict[tuple[str, int], tuple[int | None, int | None]] = {}
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for change in changes:
-                    pipe.zrevrank(change.key, str(change.member_id))
-                for change in changes:
-                    if change.value is None:
-                        pipe.zrem(change.key, str(change.member_id))
-                    else:
-                        pipe.zadd(change.key, {str(change.member_id): change.value})
-                for key, seconds in expiries.items():
-                    pipe.expire(key, max(seconds, 1))
-                for change in changes:
-                    pipe.zrevrank(change.key, str(change.member_id))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, some in by_key.items():
+                    args: list[str | int] = [expiries.get(key, 0)]
+                    for change in some:
+                        args += [change.member_id, "" if change.value is None else change.value]
+                    await script(keys=[key], args=args, client=pipe)
                 answers = await pipe.execute()
-            count = len(changes)
-            before = answers[:count]
-            after = answers[-count:]
-            moved: dict[tuple[str, int], tuple[int | None, int | None]] = {}
-            for change, old, new in zip(changes, before, after, strict=True):
-                was = None if old is None else old + 1
-                now = None if new is None else new + 1
-                if was != now:
-                    moved[(change.key, change.member_id)] = (was, now)
+            for (key, some), ranks in zip(by_key.items(), answers, strict=True):
+                for index, change in enumerate(some):
+                    old, new = int(ranks[2 * index]), int(ranks[2 * index + 1])
+                    was = None if old < 0 else old + 1
+                    now = None if new < 0 else new + 1
+                    if was != now:
+                        moved[(key, change.member_id)] = (was, now)
             if announce and moved:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for (key, member_id), (was, now) in moved.items():
@@ -271,6 +268,35 @@ def _entries(pairs: Sequence[tuple[Any, float]], first_rank: int, size: int) -> 
         for offset, (member, value) in enumerate(pairs)
     )
 
+
+# A batch's changes to one board key: ARGV[1] is the key's time to live in seconds (0: none),
+# then member and value pairs (an empty value removes the member). Answers each member's rank
+# (from 0; -1 when off the board) before and after, in pairs.
+_APPLY = """
+local n = (#ARGV - 1) / 2
+local before = {}
+for i = 1, n do
+  before[i] = redis.call('ZREVRANK', KEYS[1], ARGV[2 * i]) or -1
+end
+for i = 1, n do
+  local value = ARGV[2 * i + 1]
+  if value == '' then
+    redis.call('ZREM', KEYS[1], ARGV[2 * i])
+  else
+    redis.call('ZADD', KEYS[1], value, ARGV[2 * i])
+  end
+end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+local out = {}
+for i = 1, n do
+  out[2 * i - 1] = before[i]
+  out[2 * i] = redis.call('ZREVRANK', KEYS[1], ARGV[2 * i]) or -1
+end
+return out
+"""
 
 # The member's rank, the board's size and the window around it, read in one atomic step.
 _AROUND = """
