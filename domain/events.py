@@ -50,9 +50,13 @@ def read(type_name: str, payload: dict[str, Any]) -> tuple[DomainEvent, datetime
     kind = CATALOGUE.get(type_name)
     if kind is None:
         raise UndeclaredEvent(f"no event type {type_name!r} is declared")
-    event = results.from_data(kind, payload, name=_camel)
+    return results.from_data(kind, payload, name=_camel), occurred_at(payload)
+
+
+def occurred_at(payload: dict[str, Any]) -> datetime | None:
+    """When a stored event happened, without reading the rest of it."""
     moment = payload.get("occurredAt")
-    return event, (datetime.fromisoformat(moment) if isinstance(moment, str) else None)
+    return datetime.fromisoformat(moment) if isinstance(moment, str) else None
 
 
 @dataclass(frozen=True)

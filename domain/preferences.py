@@ -37,16 +37,19 @@ async def set_leaderboard_opt_out(
 ) -> views.MemberView:
     found = await members.find(member)
     async with unit_of_work(program, now) as unit:
+        # RETURNING says whether a row changed, alike on both databases.
         if opt_out:
-            changed = await sql.execute(
+            changed = await sql.rows(
                 unit.conn,
                 "INSERT INTO leaderboard_opt_out (member_id, created_at) VALUES (?, ?) "
-                "ON CONFLICT (member_id) DO NOTHING",
+                "ON CONFLICT (member_id) DO NOTHING RETURNING member_id",
                 [found.id, unit.now],
             )
         else:
-            changed = await sql.execute(
-                unit.conn, "DELETE FROM leaderboard_opt_out WHERE member_id = ?", [found.id]
+            changed = await sql.rows(
+                unit.conn,
+                "DELETE FROM leaderboard_opt_out WHERE member_id = ? RETURNING member_id",
+                [found.id],
             )
         if changed:
             unit.emit(

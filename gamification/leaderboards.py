@@ -28,7 +28,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -241,24 +241,31 @@ class Leaderboards:
         the moment each event happened (a backlog from last week lands in last week) and the
         current ones."""
         program = self.program
-        touched: dict[tuple[str, scores.Window], set[int]] = {}
+        zone = program.zone
+        periods = {p for b in program.leaderboards for p in b.periods}
+        current = {p: scores.window(p, now, zone) for p in periods}
+        # Members by the windows of their events' moments: most are the current ones.
+        by_window: dict[scores.Window, set[int]] = {w: set() for w in current.values()}
         for event in stored:
             members: set[int] = set()
             if event.member_id is not None:
                 members.add(event.member_id)
-            moment = now
-            if event.type in events.CATALOGUE:
-                domain_event, occurred_at = events.read(event.type, event.payload)
+            if event.type == events.ReferralRewarded.TYPE:
+                domain_event, _ = events.read(event.type, event.payload)
                 if isinstance(domain_event, events.ReferralRewarded) and domain_event.referrer_id:
                     members.add(domain_event.referrer_id)
-                moment = occurred_at or now
             if not members:
                 continue
-            for b in program.leaderboards:
-                for period in b.periods:
-                    for at in {moment, now}:
-                        window = scores.window(period, at, program.zone)
-                        touched.setdefault((b.key, window), set()).update(members)
+            moment = events.occurred_at(event.payload) or now
+            for period, window in current.items():
+                by_window[window].update(members)
+                if not window.start <= moment < (window.end or moment + timedelta(1)):
+                    by_window.setdefault(scores.window(period, moment, zone), set()).update(members)
+        touched: dict[tuple[str, scores.Window], set[int]] = {}
+        for b in program.leaderboards:
+            for window, members in by_window.items():
+                if window.period in b.periods and members:
+                    touched[(b.key, window)] = members
         return touched
 
     async def project(

@@ -157,3 +157,15 @@ async def test_a_flushed_redis_is_rebuilt_as_it_was(db: Stores):
     assert await dump(db.redis, boards) == {}
     await boards.rebuild(sql.connection(), now)
     assert await dump(db.redis, boards) == before
+
+
+async def test_choosing_to_opt_out_is_an_event_once(db: Stores):
+    program, boards, ids = await _fresh(db)
+    for choice in ("opt_out", "opt_out", "opt_in", "opt_in", "opt_out"):
+        await _act(program, ids[0], choice, 0, START)
+    found = await sql.rows(
+        sql.connection(),
+        "SELECT payload FROM outbox_event WHERE type = 'member.leaderboard_opt_out' ORDER BY id",
+    )
+    assert [sql.to_json(r["payload"])["optedOut"] for r in found] == [True, False, True]
+    assert await preferences.opted_out(ids) == {ids[0]}
