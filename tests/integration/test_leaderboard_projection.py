@@ -160,7 +160,7 @@ async def test_a_flushed_redis_is_rebuilt_as_it_was(db: Stores):
 
 
 async def test_choosing_to_opt_out_is_an_event_once(db: Stores):
-    program, boards, ids = await _fresh(db)
+    program, _, ids = await _fresh(db)
     for choice in ("opt_out", "opt_out", "opt_in", "opt_in", "opt_out"):
         await _act(program, ids[0], choice, 0, START)
     found = await sql.rows(
