@@ -15,14 +15,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
+from app.consumers import consumers as app_consumers
 from app.scheduler import Every
 from app.settings import DEFAULT_REDIS_PREFIX, ConfigurationError, Settings
-from domain import jobs, ledger, sql, versions
+from domain import consumers, jobs, ledger, sql, versions
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
+from domain.retention import Retention, prune
 from gamification.boards import Boards, BoardsUnavailable
-from gamification.fanout import Fanout
 from gamification.leaderboards import Leaderboards
 from partners import registry
 from partners.api_keys import KeyRing
@@ -88,10 +89,13 @@ async def refresh_program(runtime: Runtime) -> bool:
     return True
 
 
-async def run_jobs(runtime: Runtime) -> None:
+async def run_jobs(runtime: Runtime, retention: Retention) -> None:
     report = await jobs.run_all(runtime.program, runtime.clock.now())
     if report.released or report.expired or report.reminded or report.birthdays:
         log.info("jobs: %s", report)
+    pruned = await prune(runtime.clock.now(), retention)
+    if pruned.events or pruned.idempotency_records:
+        log.info("pruned: %s", pruned)
     for failure in report.failures:
         log.error("job failure: %s", failure)
 
@@ -241,8 +245,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         configured = configured_program(settings)
         await storage.open_sql(settings.tortoise_url)
         redis = storage.open_redis(settings.redis_url or "")
-        fanout = Fanout(redis, settings.redis_prefix)
         loops: list[Every] = []
+        runners: list[consumers.Runner] = []
         try:
             in_force = await start(configured)
             live, differs = describe(in_force, settings)
@@ -252,21 +256,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             state["runtime"] = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
             await rebuild_lost_leaderboards(state["runtime"])
             loops = [
-                Every(settings.jobs_every_seconds, lambda: run_jobs(state["runtime"]), "jobs"),
+                Every(
+                    settings.jobs_every_seconds,
+                    lambda: run_jobs(state["runtime"], settings.retention),
+                    "jobs",
+                ),
                 Every(
                     PROGRAM_CHECK_SECONDS,
                     lambda: refresh_program(state["runtime"]),
                     "program refresh",
                 ),
             ]
-            fanout.start()
+            runners = [consumers.Runner(c) for c in app_consumers(state["runtime"])]
+            for runner in runners:
+                runner.start()
             for loop in loops:
                 loop.start()
             yield
         finally:
             for loop in loops:
                 await loop.stop()
-            await fanout.stop()
+            for runner in runners:
+                await runner.stop()
             await redis.aclose()
             await storage.close_sql()
 

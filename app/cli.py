@@ -22,7 +22,7 @@ from app import storage
 from app.asgi import configured_program, describe, live_program, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
 from app.settings import ConfigurationError, Settings
-from domain import jobs, sql, versions
+from domain import consumers, jobs, retention, sql, versions
 from domain.clock import utcnow
 from domain.program_file import ProgramInvalid
 from domain.words import counted
@@ -165,6 +165,8 @@ def _program_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "prune":
+        return _prune(settings)
     at = None
     if args.at:
         try:
@@ -252,6 +254,60 @@ def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
     took = time.monotonic() - started
     print(f"leaderboards rebuilt from SQL in {took:.1f} s (generation {generation})")
     return 0
+
+
+def _prune(settings: Settings) -> int:
+    async def run() -> retention.Pruned:
+        async with _database(settings):
+            return await retention.prune(utcnow(), settings.retention)
+
+    pruned = asyncio.run(run())
+    print(
+        f"pruned {_n(pruned.events, 'outbox event')} every consumer had handled, older than "
+        f"{_n(settings.event_retention_days, 'day')}, and "
+        f"{_n(pruned.idempotency_records, 'idempotency record')} older than "
+        f"{_n(settings.idempotency_retention_days, 'day')}"
+    )
+    return 0
+
+
+def _events_command(settings: Settings, args: argparse.Namespace) -> int:
+    async def status() -> list[str]:
+        async with _database(settings):
+            return await consumer_lines()
+
+    async def forget() -> bool:
+        async with _database(settings):
+            return await consumers.forget(sql.connection(), args.name)
+
+    if args.action == "status":
+        print("\n".join(asyncio.run(status())))
+        return 0
+    if not asyncio.run(forget()):
+        print(f"coalition: no consumer is called {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"forgot consumer {args.name}: it no longer holds events back from pruning")
+    return 0
+
+
+async def consumer_lines() -> list[str]:
+    """Each outbox consumer: how far it has got, how far behind it is, how its retries stand."""
+    conn = sql.connection()
+    found = await consumers.checkpoints(conn)
+    if not found:
+        return ["no outbox consumer has run yet: a server registers them as it starts"]
+    lines = []
+    for c in found:
+        behind = await consumers.lag(conn, c.position)
+        line = (
+            f"{c.name}: handled {_n(c.handled, 'event')}, {_n(behind, 'event')} behind, "
+            f"last moved {c.updated_at.isoformat()}"
+        )
+        if c.failures:
+            retry = c.retry_at.isoformat() if c.retry_at else "soon"
+            line += f"; failed {_n(c.failures, 'time')} in a row ({c.last_error}), retrying {retry}"
+        lines.append(line)
+    return lines
 
 
 def _preview_jobs(settings: Settings, at: datetime) -> int:
@@ -483,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action",
         required=True,
         metavar="ACTION",
-        help="`coalition jobs run -h` describes it",
+        help="`coalition jobs ACTION -h` describes it",
     )
     jobs_run = _command(
         jobs_actions,
@@ -501,6 +557,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="preview what the jobs would do at this moment (ISO 8601 with an offset, like "
         "2027-01-01T00:00:00+02:00); writes nothing",
     )
+    _command(
+        jobs_actions,
+        "prune",
+        "delete handled outbox events and old idempotency records",
+        "Deletes outbox events that every consumer has handled once they are older than "
+        "COALITION_EVENT_RETENTION_DAYS (7), and idempotency records older than "
+        "COALITION_IDEMPOTENCY_RETENTION_DAYS (30): a retry with such a key is a new request. "
+        "The server does this with its other jobs.",
+        "  coalition jobs prune",
+    )
+
+    events_command = _command(
+        commands,
+        "events",
+        "see and manage the outbox consumers",
+        "Each outbox consumer (the live fan-out, and the others a server runs) reads the "
+        "events after its own checkpoint, and retries on its own when it fails.",
+        "  coalition events status\n  coalition events forget old-consumer",
+    )
+    events_actions = events_command.add_subparsers(
+        title="actions",
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="`coalition events ACTION -h` describes it",
+    )
+    _command(
+        events_actions,
+        "status",
+        "how far each consumer has got",
+        "For each consumer: the events it has handled, how many it is behind, when it last "
+        "moved, and its failures and next retry if it is failing.",
+        "  coalition events status",
+    )
+    forget_command = _command(
+        events_actions,
+        "forget",
+        "drop a retired consumer's checkpoint",
+        "A consumer that no longer runs holds every event after its checkpoint back from "
+        "pruning; forgetting it lets them go. A consumer that still runs registers again, "
+        "from the oldest event kept.",
+        "  coalition events forget old-consumer",
+    )
+    forget_command.add_argument("name", metavar="NAME", help="the consumer's name")
 
     gamification = _command(
         commands,
@@ -537,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigurationError as error:
         return _refuse(error)
-    if args.command in ("run", "migrate", "program", "jobs", "gamification"):
+    if args.command in ("run", "migrate", "program", "jobs", "events", "gamification"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         return run(settings, host=args.host, port=args.port)
@@ -548,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         return _program_command(settings, args)
     if args.command == "jobs":
         return _jobs_command(settings, args)
+    if args.command == "events":
+        return _events_command(settings, args)
     if args.command == "gamification":
         return _gamification_command(settings, args)
     if args.command == "token":

@@ -6,13 +6,17 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from domain.retention import EVENT_DAYS, IDEMPOTENCY_DAYS, Retention
 
 DEMO_PROGRAM = Path(__file__).with_name("demo_program.toml")
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"
 DEV_ADMIN_API_KEY = "dev-admin-key"
-# Every Redis key of the program shares this hash tag (Redis Cluster keeps them on one slot).
+# Every key and channel in Redis starts with it: braces make it a Redis Cluster hash tag, so
+# that one program's keys live on one node.
 DEFAULT_REDIS_PREFIX = "{c}"
 # A member token that outlives a year is a password that cannot be changed.
 HOURS_IN_A_YEAR = 8760
@@ -47,6 +51,16 @@ class Settings:
     # request, at one Redis round trip each).
     key_revocation_ms: int
     jwt_max_lifetime_hours: int  # member tokens that live longer (exp - iat) are refused
+    # How long handled outbox events and idempotency records are kept (domain/retention.py).
+    event_retention_days: int = EVENT_DAYS
+    idempotency_retention_days: int = IDEMPOTENCY_DAYS
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            events=timedelta(days=self.event_retention_days),
+            idempotency=timedelta(days=self.idempotency_retention_days),
+        )
 
     @property
     def production(self) -> bool:
@@ -82,6 +96,10 @@ class Settings:
             key_revocation_ms=_number(env, "COALITION_KEY_REVOCATION_MS", 250, lowest=0),
             jwt_max_lifetime_hours=_number(
                 env, "COALITION_JWT_MAX_LIFETIME_HOURS", 24, highest=HOURS_IN_A_YEAR
+            ),
+            event_retention_days=_number(env, "COALITION_EVENT_RETENTION_DAYS", EVENT_DAYS),
+            idempotency_retention_days=_number(
+                env, "COALITION_IDEMPOTENCY_RETENTION_DAYS", IDEMPOTENCY_DAYS
             ),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):

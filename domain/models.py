@@ -191,11 +191,27 @@ class OutboxEvent(Model):
     transaction_id = fields.BigIntField(null=True)
     payload: Any = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
-    published_at = fields.DatetimeField(null=True)
+    # Where the event stands in commit order (domain/outbox.py); the migration indexes
+    # (commit_order, id), the order consumers read in.
+    commit_order = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "outbox_event"
-        # The migration adds a partial index on id WHERE published_at IS NULL.
+
+
+# How far one outbox consumer has got, and how its retries stand (domain/consumers.py).
+class ConsumerCheckpoint(Model):
+    name = fields.CharField(max_length=64, primary_key=True)
+    commit_order = fields.BigIntField(default=0)
+    event_id = fields.BigIntField(default=0)
+    handled = fields.BigIntField(default=0)
+    failures = fields.IntField(default=0)
+    last_error = fields.TextField(null=True)
+    retry_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "consumer_checkpoint"
 
 
 class Purchase(Model):

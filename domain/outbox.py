@@ -1,9 +1,17 @@
 """Domain events, written in the same transaction as the ledger rows they describe. What each
-kind holds is declared in domain.events, the catalogue; this module stores and claims them.
+kind holds is declared in domain.events, the catalogue; this module stores events and hands them
+to consumers (domain.consumers) in an order no late commit can break.
 
-Readers (the live fan-out now; gamification, webhooks and insights later) take unpublished
-events in id order and mark them published; since ids can commit out of order, they select by
-`published_at IS NULL`, never by "id greater than the last one seen".
+Ids are given when a row is written, not when it commits: on PostgreSQL, a transaction can take
+id 7, then commit after the one that took id 8. A reader that went past 8 would never see 7.
+So each event records where it stands in commit order (`commit_order`):
+- on PostgreSQL, the id of the transaction that wrote it (`pg_current_xact_id()`), and readers
+  take only events of transactions older than every transaction still running
+  (`pg_snapshot_xmin`): those have all committed or rolled back, so nothing can still appear
+  before the last one read;
+- on SQLite, zero: one writer at a time holds the database, and ids are given under its lock,
+  so id order is commit order.
+Readers go through events in (commit_order, id) order, and a position is such a pair.
 """
 
 from __future__ import annotations
@@ -34,6 +42,20 @@ class StoredEvent:
     payload: dict[str, Any]
     member_id: int | None
     transaction_id: int | None
+    created_at: datetime
+    commit_order: int = 0
+
+    @property
+    def position(self) -> Position:
+        return Position(self.commit_order, self.id)
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Just after an event, in the order consumers read them."""
+
+    commit_order: int = 0
+    event_id: int = 0
 
 
 _commit_listeners: list[Callable[[], None]] = []
@@ -55,6 +77,10 @@ def committed() -> None:
         listener()
 
 
+def _commit_order(conn: BaseDBAsyncClient) -> str:
+    return "pg_current_xact_id()::text::bigint" if sql.is_postgres(conn) else "0"
+
+
 async def write(conn: BaseDBAsyncClient, events: Sequence[Event], now: datetime) -> None:
     if not events:
         return
@@ -67,45 +93,66 @@ async def write(conn: BaseDBAsyncClient, events: Sequence[Event], now: datetime)
             json.dumps(event.payload, separators=(",", ":")),
             now,
         ]
+    row = f"(?, ?, ?, ?, ?, {_commit_order(conn)})"
     await sql.execute(
         conn,
-        "INSERT INTO outbox_event (type, member_id, transaction_id, payload, created_at) "
-        f"VALUES {sql.values_clause(5, len(events))}",
+        "INSERT INTO outbox_event (type, member_id, transaction_id, payload, created_at, "
+        f"commit_order) VALUES {', '.join([row] * len(events))}",
         params,
     )
 
 
-async def any_unpublished(conn: BaseDBAsyncClient) -> bool:
+async def settled_bound(conn: BaseDBAsyncClient) -> int | None:
+    """Events whose commit_order is below this have all committed or rolled back (None: all of
+    them have). Asked before the transaction that reads: a transaction that has locked a row
+    has an id of its own, which would hold the bound back."""
+    if not sql.is_postgres(conn):
+        return None
     found = await sql.row(
-        conn, "SELECT 1 AS yes FROM outbox_event WHERE published_at IS NULL LIMIT 1"
+        conn, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS bound"
+    )
+    return int(found["bound"]) if found is not None else None
+
+
+async def any_after(conn: BaseDBAsyncClient, position: Position) -> bool:
+    found = await sql.row(
+        conn,
+        "SELECT 1 AS yes FROM outbox_event WHERE (commit_order, id) > (?, ?) LIMIT 1",
+        [position.commit_order, position.event_id],
     )
     return found is not None
 
 
-async def claim_unpublished(conn: BaseDBAsyncClient, limit: int) -> list[StoredEvent]:
-    """The oldest unpublished events; on PostgreSQL, rows another worker holds are skipped."""
-    lock = " FOR UPDATE SKIP LOCKED" if sql.is_postgres(conn) else ""
+async def after(
+    conn: BaseDBAsyncClient, position: Position, bound: int | None, limit: int
+) -> list[StoredEvent]:
+    """The first `limit` events after `position` that no running transaction can still precede."""
+    settled = "" if bound is None else " AND commit_order < ?"
     found = await sql.rows(
         conn,
-        "SELECT id, type, member_id, transaction_id, payload FROM outbox_event "
-        f"WHERE published_at IS NULL ORDER BY id LIMIT ?{lock}",
-        [limit],
+        "SELECT id, type, member_id, transaction_id, payload, created_at, commit_order "
+        f"FROM outbox_event WHERE (commit_order, id) > (?, ?){settled} "
+        "ORDER BY commit_order, id LIMIT ?",
+        [position.commit_order, position.event_id, *([] if bound is None else [bound]), limit],
     )
     return [
         StoredEvent(
-            id=r["id"],
+            id=int(r["id"]),
             type=r["type"],
             member_id=r["member_id"],
             transaction_id=r["transaction_id"],
             payload=sql.to_json(r["payload"]),
+            created_at=sql.to_datetime(r["created_at"]),
+            commit_order=int(r["commit_order"]),
         )
         for r in found
     ]
 
 
-async def mark_published(conn: BaseDBAsyncClient, ids: Sequence[int], now: datetime) -> None:
-    if ids:
-        marks = ", ".join("?" * len(ids))
-        await sql.execute(
-            conn, f"UPDATE outbox_event SET published_at = ? WHERE id IN ({marks})", [now, *ids]
-        )
+async def head(conn: BaseDBAsyncClient) -> Position:
+    """The position just after the last event written."""
+    found = await sql.row(
+        conn,
+        "SELECT commit_order, id FROM outbox_event ORDER BY commit_order DESC, id DESC LIMIT 1",
+    )
+    return Position() if found is None else Position(int(found["commit_order"]), int(found["id"]))

@@ -34,7 +34,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain import events, outbox, sql
+from domain import consumers, events, outbox, sql
 from domain.program import BoardPeriod, Leaderboard, Program
 from domain.transaction_kind import TransactionKind
 from gamification import scores
@@ -53,6 +53,8 @@ EARNED_KINDS = (
     TransactionKind.REFUND,
 )
 
+# Events re-applied after a rebuild's swap, per statement.
+LATE_BATCH = 2000
 # How many of a closed period's leaders are archived to SQL.
 ARCHIVE_TOP = 100
 
@@ -286,15 +288,16 @@ class Leaderboards:
         """Recomputes every kept board period from SQL into temporary keys, swaps them in at
         once (the old values UNLINKed), drops keys of boards the program no longer keeps, and
         records a new generation; then re-applies the members of events written since it
-        began (its watermark: the outbox's last id when it started), which covers what the
-        projector wrote to the old keys meanwhile. `progress(key, loaded, total)` hears of
+        began (its watermark: the projector's checkpoint when it started, as everything
+        before it had reached SQL before the rebuild read it), which covers what the projector
+        wrote to the old keys meanwhile. `progress(key, loaded, total)` hears of
         each key's loading. Returns the generation."""
         program = self.program
         previous = await self.boards.generation()  # and a Redis that does not answer stops here
         generation = uuid.uuid4().hex[:12]
         log.info("leaderboards: rebuilding generation %s over %s", generation, previous)
-        watermark_row = await sql.row(conn, "SELECT MAX(id) AS id FROM outbox_event")
-        watermark = int(watermark_row["id"] or 0) if watermark_row else 0
+        handled = await consumers.checkpoint(conn, NAME)
+        watermark = handled.position if handled is not None else await outbox.head(conn)
         renames: dict[str, str | None] = {}
         expiries: dict[str, int] = {}
         try:
@@ -317,9 +320,9 @@ class Leaderboards:
         except BaseException:
             await self.boards.drop([t for t in renames.values() if t is not None])
             raise
-        late = await events_after(conn, watermark)
-        if late:
+        while late := await outbox.after(conn, watermark, None, LATE_BATCH):
             await self.refresh(conn, self.touched_by(late, now), now, publish=False)
+            watermark = late[-1].position
         return generation
 
     async def _stale_keys(self, kept: set[str]) -> list[str]:
@@ -375,28 +378,6 @@ def _told(
     if progress is None:
         return None
     return lambda done: progress(key, done, total)
-
-
-async def events_after(
-    conn: BaseDBAsyncClient, after_id: int, limit: int | None = None
-) -> list[outbox.StoredEvent]:
-    """Outbox events with ids above `after_id`, in id order (a rebuild's late events)."""
-    found = await sql.rows(
-        conn,
-        "SELECT id, type, member_id, transaction_id, payload FROM outbox_event WHERE id > ? "
-        "ORDER BY id" + ("" if limit is None else f" LIMIT {int(limit)}"),
-        [after_id],
-    )
-    return [
-        outbox.StoredEvent(
-            id=int(r["id"]),
-            type=r["type"],
-            member_id=r["member_id"],
-            transaction_id=r["transaction_id"],
-            payload=sql.to_json(r["payload"]),
-        )
-        for r in found
-    ]
 
 
 def ranked(found: Iterable[Standing], window: scores.Window) -> list[tuple[int, Standing]]:

@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from gamification import leaderboards
+from domain import consumers, outbox
 from gamification.leaderboards import Leaderboards, Projector
 from tests.helpers import BASE_PROGRAM
 
@@ -37,13 +37,25 @@ periods = ["ALL_TIME"]
 BOARDS_PROGRAM = BASE_PROGRAM.read_text(encoding="utf-8") + BOARDS
 
 
-async def project(boards: Leaderboards, now: datetime, after_id: int = 0) -> int:
-    """Hands the projector every outbox event past `after_id` in one batch, as the runner
-    would (in the transaction that would advance its checkpoint); returns the last id."""
+async def project(boards: Leaderboards, now: datetime) -> int:
+    """Runs the projector as the server does (its runner, from its checkpoint), at `now`;
+    returns how many events it handled."""
+    return await consumers.Runner(Projector(boards), FixedClock(now)).drain()
+
+
+async def replay(boards: Leaderboards, now: datetime) -> None:
+    """Hands the projector every event kept, in one batch, whatever it handled before."""
     async with in_transaction("default") as conn:
-        found = await leaderboards.events_after(conn, after_id)
+        found = await outbox.after(conn, outbox.Position(), None, 1_000_000)
         await Projector(boards).handle(conn, found, now)
-    return found[-1].id if found else after_id
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
 
 
 async def dump(redis: aioredis.Redis, boards: Leaderboards) -> dict[str, list[Any]]:

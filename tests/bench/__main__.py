@@ -147,7 +147,8 @@ class Floor:
             ]
             await conn.execute(
                 "INSERT INTO outbox_event (type, member_id, transaction_id, payload, created_at, "
-                "published_at) VALUES ($1, $3, $4, $5, $7, $7), ($2, $3, $4, $6, $7, $7)",
+                "commit_order) VALUES ($1, $3, $4, $5, $7, pg_current_xact_id()::text::bigint), "
+                "($2, $3, $4, $6, $7, pg_current_xact_id()::text::bigint)",
                 "points.changed",
                 "purchase.recorded",
                 member_id,

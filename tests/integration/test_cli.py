@@ -65,6 +65,10 @@ def test_every_command_is_there_to_describe():
         ("schema",),
         ("jobs",),
         ("jobs", "run"),
+        ("jobs", "prune"),
+        ("events",),
+        ("events", "status"),
+        ("events", "forget"),
         ("gamification",),
         ("gamification", "rebuild"),
     }
@@ -355,3 +359,26 @@ def test_gamification_rebuild_without_redis_says_so(tmp_path: Path):
     )
     assert done.returncode == 1
     assert done.stderr.startswith("coalition: Redis is unavailable")
+
+
+def test_events_status_shows_each_consumer_and_forget_lets_pruning_go_past_it(tmp_path: Path):
+    assert coalition("migrate", data_dir=tmp_path).returncode == 0
+    # The migration registers the live fan-out, the one consumer there was before.
+    status = coalition("events", "status", data_dir=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("fanout: handled 0 events, 0 events behind, last moved ")
+    pruned = coalition("jobs", "prune", data_dir=tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert pruned.stdout == (
+        "pruned 0 outbox events every consumer had handled, older than 7 days, and "
+        "0 idempotency records older than 30 days\n"
+    )
+    forgot = coalition("events", "forget", "fanout", data_dir=tmp_path)
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout == "forgot consumer fanout: it no longer holds events back from pruning\n"
+    assert coalition("events", "status", data_dir=tmp_path).stdout == (
+        "no outbox consumer has run yet: a server registers them as it starts\n"
+    )
+    unknown = coalition("events", "forget", "fanout", data_dir=tmp_path)
+    assert unknown.returncode == 1
+    assert unknown.stderr == "coalition: no consumer is called 'fanout'\n"

@@ -1,5 +1,6 @@
-"""The outbox fan-out (gamification/fanout.py) against the real Redis: what it publishes, that it
-marks what it sent, that a Redis outage loses nothing, and the loop that a commit wakes."""
+"""The outbox fan-out (gamification/fanout.py), run as an outbox consumer, against the real
+Redis: what it publishes, that its checkpoint moves past what it sent, that a Redis outage
+loses nothing, and the loop that a commit wakes."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from tortoise.transactions import in_transaction
 
-from domain import members, outbox, purchases, sql
+from domain import consumers, members, outbox, purchases, sql
 from domain.actors import ADMIN
+from domain.consumers import Runner
 from domain.unit import utcnow
-from gamification import fanout as fanout_module
 from gamification.fanout import Fanout, member_channel, program_channel
 from tests.helpers import Stores, new_key
 
@@ -51,11 +52,12 @@ async def purchase(db: Stores, member_id: int, amount: str = "120") -> purchases
 async def outbox_rows(where: str = "1 = 1", params: list[Any] | None = None) -> list[dict]:
     found = await sql.rows(
         sql.connection(),
-        "SELECT id, type, member_id, transaction_id, payload, published_at FROM outbox_event "
+        "SELECT id, type, member_id, transaction_id, payload, commit_order FROM outbox_event "
         f"WHERE {where} ORDER BY id",
         params or [],
     )
     for r in found:
+        r["commit_order"] = int(r["commit_order"])
         if not isinstance(r["payload"], dict):
             r["payload"] = json.loads(r["payload"])
     return found
@@ -113,13 +115,29 @@ async def received_until_sentinel(
 
 
 @pytest.fixture
-async def fanouts(db: Stores) -> AsyncIterator[list[Fanout]]:
+async def fanouts(db: Stores) -> AsyncIterator[list[Runner]]:
     """Fan-outs made by a test; each is stopped afterwards, so none keeps listening."""
-    made: list[Fanout] = []
+    made: list[Runner] = []
     yield made
     for made_one in made:
         if made_one._wake.set in outbox._commit_listeners:  # not stopped by the test itself
             await made_one.stop()
+
+
+def fanout(redis: aioredis.Redis, made: list[Runner], poll_seconds: float = 2.0) -> Runner:
+    runner = Runner(Fanout(redis, PREFIX), poll_seconds=poll_seconds)
+    made.append(runner)
+    return runner
+
+
+async def unsent(where: str = "1 = 1", params: list[Any] | None = None) -> list[dict]:
+    """The events past the fan-out's checkpoint (all of them before it first ran)."""
+    found = await consumers.checkpoint(sql.connection(), Fanout.name)
+    position = found.position if found is not None else outbox.Position()
+    return await outbox_rows(
+        f"(commit_order, id) > (?, ?) AND {where}",
+        [position.commit_order, position.event_id, *(params or [])],
+    )
 
 
 def dead_redis(tmp_path: Path) -> aioredis.Redis:
@@ -131,22 +149,21 @@ def dead_redis(tmp_path: Path) -> aioredis.Redis:
     )
 
 
-async def test_drain_publishes_events_to_the_member_channel_and_marks_them(
-    db: Stores, fanouts: list[Fanout]
+async def test_drain_publishes_events_to_the_member_channel_and_moves_its_checkpoint(
+    db: Stores, fanouts: list[Runner]
 ):
-    fanout = Fanout(db.redis, PREFIX)
-    fanouts.append(fanout)
+    runner = fanout(db.redis, fanouts)
     ana = await enroll(db)
-    assert await fanout.drain() == 1  # member.enrolled
+    assert await runner.drain() == 1  # member.enrolled
     channel = member_channel(PREFIX, ana)
     assert channel == f"{{c}}:member:{ana}"
     pubsub = await subscribe(db.redis, channel)
     try:
         recorded = await purchase(db, ana, "120")
-        rows = await outbox_rows("published_at IS NULL")
+        rows = await unsent()
         assert [r["type"] for r in rows] == ["points.changed", "purchase.recorded"]
 
-        assert await fanout.drain() == 2
+        assert await runner.drain() == 2
 
         first, second = await next_message(pubsub), await next_message(pubsub)
         assert first["channel"] == second["channel"] == channel
@@ -160,23 +177,25 @@ async def test_drain_publishes_events_to_the_member_channel_and_marks_them(
         assert bought["payload"]["purchaseId"] == recorded.purchase.id
         assert bought["payload"]["points"] == 120
 
-        # Marked as published: nothing is left, and a second drain sends nothing.
-        assert await outbox_rows("published_at IS NULL") == []
-        assert all(r["published_at"] is not None for r in await outbox_rows())
-        assert await fanout.drain() == 0
+        # The checkpoint is past them: nothing is left, and a second drain sends nothing.
+        assert await unsent() == []
+        found = await consumers.checkpoint(sql.connection(), Fanout.name)
+        assert found is not None
+        assert (found.handled, found.failures) == (3, 0)
+        assert found.position.event_id == rows[-1]["id"]
+        assert await runner.drain() == 0
         assert await received_until_sentinel(db.redis, pubsub, channel) == {channel: []}
     finally:
         await pubsub.aclose()
 
 
 async def test_events_written_while_redis_is_down_go_out_exactly_once_when_it_is_back(
-    db: Stores, fanouts: list[Fanout], tmp_path: Path
+    db: Stores, fanouts: list[Runner], tmp_path: Path
 ):
     ana = await enroll(db)
     bob = await enroll(db, "bob")
     down = dead_redis(tmp_path)
-    broken = Fanout(down, PREFIX)
-    fanouts.append(broken)
+    broken = fanout(down, fanouts)
     try:
         await purchase(db, ana, "100")
         await purchase(db, bob, "50")
@@ -189,14 +208,13 @@ async def test_events_written_while_redis_is_down_go_out_exactly_once_when_it_is
         await down.aclose()
     pending = await outbox_rows()
     assert len(pending) == 8  # 2 enrollments, 3 x (points.changed + purchase.recorded)
-    assert all(r["published_at"] is None for r in pending)
+    assert await unsent() == pending
 
     channels = [member_channel(PREFIX, ana), member_channel(PREFIX, bob)]
     pubsub = await subscribe(db.redis, *channels)
     try:
         # A fresh fan-out, as after a restart.
-        recovered = Fanout(db.redis, PREFIX)
-        fanouts.append(recovered)
+        recovered = fanout(db.redis, fanouts)
         assert await recovered.drain() == 8
         assert await recovered.drain() == 0
         got = await received_until_sentinel(db.redis, pubsub, *channels)
@@ -206,68 +224,66 @@ async def test_events_written_while_redis_is_down_go_out_exactly_once_when_it_is
         }
     finally:
         await pubsub.aclose()
-    assert await outbox_rows("published_at IS NULL") == []
+    assert await unsent() == []
 
 
-async def settled(ids: list[int]) -> list[dict[str, Any]]:
-    """The rows once no transaction holds them any more: a loop that has published them has
-    them locked until it marks them (PostgreSQL: FOR UPDATE waits for that lock; SQLite: a
-    transaction holds the only connection, which a plain read waits for)."""
-    statement = (
-        "SELECT id, published_at FROM outbox_event "
-        f"WHERE id IN ({sql.in_list(len(ids))}) ORDER BY id"
-    )
+async def settled_checkpoint() -> outbox.Position:
+    """The fan-out's checkpoint once no transaction holds it any more: a loop that has published
+    a batch holds it until it has moved it (PostgreSQL: FOR UPDATE waits for that lock; SQLite:
+    a transaction holds the only connection, which a plain read waits for)."""
+    statement = "SELECT commit_order, event_id FROM consumer_checkpoint WHERE name = ?"
     if sql.is_postgres(sql.connection()):
         async with in_transaction("default") as conn:
-            return await sql.rows(conn, statement + " FOR UPDATE", ids)
-    return await sql.rows(sql.connection(), statement, ids)
+            found = await sql.row(conn, statement + " FOR UPDATE", [Fanout.name])
+    else:
+        found = await sql.row(sql.connection(), statement, [Fanout.name])
+    assert found is not None
+    return outbox.Position(int(found["commit_order"]), int(found["event_id"]))
+
+
+async def sent(rows: list[dict[str, Any]]) -> bool:
+    checkpoint = await settled_checkpoint()
+    return all(outbox.Position(r["commit_order"], r["id"]) <= checkpoint for r in rows)
 
 
 async def test_the_started_loop_publishes_as_soon_as_a_commit_wakes_it(
-    db: Stores, fanouts: list[Fanout], monkeypatch: pytest.MonkeyPatch
+    db: Stores, fanouts: list[Runner]
 ):
     # With the slow poll out of the way, only the commit's wake-up can deliver in time.
-    monkeypatch.setattr(fanout_module, "POLL_SECONDS", 3600.0)
     ana = await enroll(db)
-    fanout = Fanout(db.redis, PREFIX)
-    fanouts.append(fanout)
-    assert await fanout.drain() == 1
+    runner = fanout(db.redis, fanouts, poll_seconds=3600.0)
+    assert await runner.drain() == 1
     channel = member_channel(PREFIX, ana)
     pubsub = await subscribe(db.redis, channel)
     try:
-        fanout.start()
-        fanout.start()  # a second start is a no-op, not a second loop
+        runner.start()
+        runner.start()  # a second start is a no-op, not a second loop
         recorded = await purchase(db, ana, "75")
         rows = await outbox_rows("transaction_id = ?", [recorded.transaction.id])
         first = json.loads((await next_message(pubsub))["data"])
         second = json.loads((await next_message(pubsub))["data"])
         assert [first, second] == [as_message(r) for r in rows]
         assert first["payload"]["delta"] == 75
-        marked = await settled([int(r["id"]) for r in rows])
-        assert all(r["published_at"] is not None for r in marked)
+        assert await sent(rows)
 
-        task = fanout._task
+        task = runner._task
         assert task is not None
-        await fanout.stop()
+        await runner.stop()
         assert task.done()
-        assert fanout._task is None
-        assert fanout._wake.set not in outbox._commit_listeners
+        assert runner._task is None
+        assert runner._wake.set not in outbox._commit_listeners
 
         # Stopped: a commit no longer gets anything published.
         later = await purchase(db, ana, "9")
-        left = await outbox_rows("transaction_id = ?", [later.transaction.id])
+        left = await unsent("transaction_id = ?", [later.transaction.id])
         assert [r["type"] for r in left] == ["points.changed", "purchase.recorded"]
-        assert all(r["published_at"] is None for r in left)
         assert await received_until_sentinel(db.redis, pubsub, channel) == {channel: []}
     finally:
         await pubsub.aclose()
 
 
-async def test_the_slow_poll_picks_up_events_no_commit_announced(
-    db: Stores, fanouts: list[Fanout], monkeypatch: pytest.MonkeyPatch
-):
+async def test_the_slow_poll_picks_up_events_no_commit_announced(db: Stores, fanouts: list[Runner]):
     # Events written by another process (or left by a crash) wake nobody here.
-    monkeypatch.setattr(fanout_module, "POLL_SECONDS", 0.05)
     pubsub = await subscribe(db.redis, program_channel(PREFIX), member_channel(PREFIX, 7))
     try:
         async with in_transaction("default") as conn:
@@ -279,9 +295,8 @@ async def test_the_slow_poll_picks_up_events_no_commit_announced(
                 ],
                 utcnow(),
             )
-        fanout = Fanout(db.redis, PREFIX)
-        fanouts.append(fanout)
-        fanout.start()
+        runner = fanout(db.redis, fanouts, poll_seconds=0.05)
+        runner.start()
         first, second = await next_message(pubsub), await next_message(pubsub)
         assert first["channel"] == "{c}:program"
         assert json.loads(first["data"])["type"] == "program.changed"
@@ -289,8 +304,8 @@ async def test_the_slow_poll_picks_up_events_no_commit_announced(
         assert second["channel"] == "{c}:member:7"
         assert json.loads(second["data"])["payload"] == {"n": 1}
         ids = [json.loads(m["data"])["id"] for m in (first, second)]
-        assert all(r["published_at"] is not None for r in await settled(ids))
-        await fanout.stop()
+        assert await sent(await outbox_rows(f"id IN ({sql.in_list(len(ids))})", ids))
+        await runner.stop()
     finally:
         await pubsub.aclose()
-    assert await outbox_rows("published_at IS NULL") == []
+    assert await unsent() == []

@@ -59,6 +59,7 @@ from domain import (
     redemptions,
     refunds,
     results,
+    retention,
     sql,
 )
 from domain.actors import ADMIN, Actor, ActorKind
@@ -78,6 +79,8 @@ def _edit(text: str, old: str, new: str) -> str:
 
 # The base test program with a points life cycle: short expiry, holds, per-action policies.
 EXPIRY_DAYS = 30
+# Shorter than the clock's longest step, so that pruning happens in the runs.
+RETENTION = retention.Retention(idempotency=timedelta(days=5))
 PURCHASE_HOLD_DAYS = 2
 PARTNER_HOLD_DAYS = {"skyways": 0, "beanery": 0, "paper-lantern": 14}  # admin: the program's
 ACTION_HOLD_DAYS = {"SURVEY": 3}
@@ -249,6 +252,7 @@ class Call:
     key: str
     result: Any
     stored: dict[str, Any] = field(default_factory=dict)
+    at: datetime = EPOCH  # when it was made: its record is pruned a retention later
 
 
 def _as_stored(result: Any) -> dict[str, Any]:
@@ -417,7 +421,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def succeed(self, operation: str, actor: Actor, args: tuple[Any, ...], key: str) -> Any:
         result = self.invoke(operation, actor, args, key)
-        call = Call(operation, actor, args, key, result, _as_stored(result))
+        call = Call(operation, actor, args, key, result, _as_stored(result), self.now)
         assert (actor.scope, key) not in self.records
         self.calls.append(call)
         self.records[(actor.scope, key)] = call
@@ -985,6 +989,21 @@ class LedgerMachine(RuleBasedStateMachine):
             event("one run released and expired points")
         if not due:
             assert self.run(_snapshot()) == before, "jobs with nothing due wrote something"
+
+    @precondition(lambda self: self.calls)
+    @rule()
+    def prune(self) -> None:
+        """The pruning job at the clock's time: the records of calls older than the retention
+        go, and only those; such a call is no longer a replay (a retry is a new request). No
+        consumer runs here, so no event may go."""
+        pruned = self.run(retention.prune(self.now, RETENTION))
+        forgotten = [c for c in self.calls if c.at < self.now - RETENTION.idempotency]
+        assert pruned == retention.Pruned(events=0, idempotency_records=len(forgotten))
+        for call in forgotten:
+            self.calls.remove(call)
+            del self.records[(call.actor.scope, call.key)]
+        if forgotten:
+            event("old idempotency records were pruned")
 
     @precondition(lambda self: self.calls)
     @rule(data=st.data())

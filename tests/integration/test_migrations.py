@@ -159,7 +159,8 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0002_program_rules"),
         ("domain", "0003_purchase_discount"),
         ("domain", "0004_transaction_partner"),
-        ("domain", "0005_leaderboards"),
+        ("domain", "0005_event_consumers"),
+        ("domain", "0006_leaderboards"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]
@@ -173,12 +174,7 @@ async def test_the_unique_constraints_the_code_relies_on_exist(db: Stores):
 
 async def test_the_partial_indexes_exist_with_their_predicates(db: Stores):
     found = await indexes(db)
-    assert found["outbox_unpublished"] == {
-        "table": "outbox_event",
-        "unique": False,
-        "columns": ("id",),
-        "where": "published_at is null",
-    }
+    assert "outbox_unpublished" not in found
     assert found["lot_open"] == {
         "table": "lot",
         "unique": False,
