@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +14,11 @@ import pytest
 from app import storage
 from app.asgi import Runtime, create_app, rebuild_lost_leaderboards
 from app.embedded_redis import EmbeddedRedis
-from domain import sql
+from domain import consumers, sql
 from domain.program import BoardPeriod
 from gamification import scores
 from gamification.fanout import member_channel
+from gamification.leaderboards import Projector
 from tests.helpers import API, ManualClock, new_key
 from tests.leaderboard_helpers import BOARDS_PROGRAM, dump, project, replay
 
@@ -424,3 +426,26 @@ async def test_redis_down_fails_rank_queries_clearly_and_points_still_move(
         "setLeaderboardOptOut", {"optOut": False}, "member { id }", as_=api.member("ann")
     )
     assert ranking(await board(api)) == [(1, None, 70)]
+
+
+async def test_the_projector_keeps_the_boards_as_the_server_runs_it(api: API):
+    """Its runner, woken by each commit, brings every member's change to the board."""
+    clock = await setup(api)
+    runner = consumers.Runner(Projector(api.runtime.leaderboards), clock, poll_seconds=0.05)
+    runner.start()
+    try:
+        ann = await api.enroll("ann", displayName="Ann")
+        bob = await api.enroll("bob", displayName="Bob")
+        await api.adjust(ann, 40)
+        await api.adjust(bob, 90)
+        for _ in range(200):
+            if ranking(await board(api)) == [(1, "Bob", 90), (2, "Ann", 40)]:
+                break
+            await asyncio.sleep(0.05)
+        assert ranking(await board(api)) == [(1, "Bob", 90), (2, "Ann", 40)]
+    finally:
+        await runner.stop()
+    found = await consumers.checkpoint(sql.connection(), "leaderboards")
+    assert found is not None
+    assert found.failures == 0
+    assert found.handled >= 4
