@@ -32,6 +32,7 @@ from app import storage
 from app.asgi import Runtime, create_app, prepare, read_program
 from app.embedded_redis import EmbeddedRedis
 from app.settings import Settings, tortoise_url
+from domain import consumers
 from gamification.fanout import Fanout
 from schema.ids import global_id
 from tests.bench import leaderboards, rules
@@ -192,7 +193,7 @@ async def main() -> None:
     await storage.open_sql(url)
     redis = storage.open_redis(redis_url)
     program = await prepare(read_program(BASE_PROGRAM))
-    fanout = Fanout(redis, "{c}")
+    fanout = consumers.Runner(Fanout(redis, "{c}"))
     fanout.start()
     settings = Settings.from_env({"COALITION_DATA_DIR": str(scratch)})
     app = create_app(settings, Runtime(program, redis))
