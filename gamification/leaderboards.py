@@ -212,10 +212,8 @@ class Leaderboards:
         moved = await self.boards.apply(changes, expiries, announce if publish else None)
         return len(moved)
 
-    async def refresh_members(
-        self, conn: BaseDBAsyncClient, members: Iterable[int], now: datetime
-    ) -> int:
-        """Every kept board's current periods, for these members (read-your-writes, opt-out)."""
+    async def refresh_members(self, members: Iterable[int], now: datetime) -> int:
+        """Every kept board's current periods, for these members (an opt-out, at once)."""
         wanted = set(members)
         program = self.program
         touched = {
@@ -223,17 +221,13 @@ class Leaderboards:
             for b in program.leaderboards
             for window in kept_windows(program, b, now)
         }
-        return await self.refresh(conn, touched, now)
+        return await self.refresh(sql.connection(), touched, now)
 
     async def refresh_one(
-        self,
-        conn: BaseDBAsyncClient,
-        board_key: str,
-        window: scores.Window,
-        member_id: int,
-        now: datetime,
+        self, board_key: str, window: scores.Window, member_id: int, now: datetime
     ) -> None:
-        await self.refresh(conn, {(board_key, window): {member_id}}, now)
+        """One member's standing on one board period, from SQL (read-your-writes)."""
+        await self.refresh(sql.connection(), {(board_key, window): {member_id}}, now)
 
     # -- the projector ------------------------------------------------------------------------
     def touched_by(

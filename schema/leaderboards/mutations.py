@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import preferences, sql, views
+from domain import preferences, views
 from gamification.boards import BoardsUnavailable
 from schema.authorization import Operation, acting_on
 from schema.common import EXTERNAL_ID, MEMBER_ID, USER_ERRORS, UserError
@@ -43,7 +43,7 @@ async def _off_the_boards_now(ctx: Context, member: views.MemberView) -> None:
     if ctx.leaderboards is None:
         return
     try:
-        await ctx.leaderboards.refresh_members(sql.connection(), [member.id], ctx.clock.now())
+        await ctx.leaderboards.refresh_members([member.id], ctx.clock.now())
     except BoardsUnavailable:
         log.warning("leaderboards unavailable; member %s follows with the projector", member.id)
 

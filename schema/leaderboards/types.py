@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from domain import program, sql
+from domain import program
 from domain.errors import InvalidInput
 from gamification import scores
 from gamification.boards import BoardsUnavailable, Entry
@@ -142,8 +142,6 @@ async def refreshed(ctx: Context, board_key: str, window: scores.Window, member_
     """Read-your-writes: the member's standing is written from SQL before it is read, so a
     rank asked for after a mutation shows it, whatever the projector has reached."""
     try:
-        await leaderboards_of(ctx).refresh_one(
-            sql.connection(), board_key, window, member_id, ctx.clock.now()
-        )
+        await leaderboards_of(ctx).refresh_one(board_key, window, member_id, ctx.clock.now())
     except BoardsUnavailable:
         raise LeaderboardUnavailable() from None
