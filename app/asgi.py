@@ -25,6 +25,8 @@ from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from domain.retention import Retention, prune
 from gamification import badge_engine
+from gamification.boards import Boards, BoardsUnavailable
+from gamification.leaderboards import Leaderboards
 from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
@@ -50,8 +52,30 @@ class Runtime:
         self.program = program
         self.redis = redis
         self.clock = clock
-        # Every key and channel of this program in Redis starts with it (one hash tag).
         self.redis_prefix = redis_prefix
+        self._leaderboards: Leaderboards | None = None
+
+    @property
+    def leaderboards(self) -> Leaderboards:
+        """The program's leaderboards over this runtime's Redis (made once per client)."""
+        if self._leaderboards is None or self._leaderboards.boards.redis is not self.redis:
+            self._leaderboards = Leaderboards(
+                Boards(self.redis, self.redis_prefix), lambda: self.program
+            )
+        return self._leaderboards
+
+
+async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
+    """At start: a Redis without the leaderboards' generation key lost them (or never had
+    them); they are rebuilt from SQL then, unasked. A Redis that does not answer is left to
+    the projector, which retries."""
+    try:
+        built = await runtime.leaderboards.ensure_built(sql.connection(), runtime.clock.now())
+    except BoardsUnavailable as error:
+        log.warning("leaderboards not checked at start: Redis unavailable (%s)", error)
+        return
+    if built is not None:
+        log.info("leaderboards rebuilt from SQL (generation %s)", built)
 
 
 # How soon a program applied elsewhere (the CLI, another worker) takes effect here.
@@ -246,6 +270,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if differs:
                 log.warning(differs)
             state["runtime"] = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
+            await rebuild_lost_leaderboards(state["runtime"])
             loops = [
                 Every(
                     settings.jobs_every_seconds,
@@ -306,6 +331,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         graphiql=not settings.production,
         live=lambda: member_events,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
+        leaderboards=lambda: state["runtime"].leaderboards,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import jwt
 
@@ -25,6 +26,7 @@ from domain import consumers, jobs, retention, sql, versions
 from domain.clock import utcnow
 from domain.program_file import ProgramInvalid
 from domain.words import counted
+from gamification.boards import BoardsUnavailable
 from gamification.surprise_engine import Replayed, replay, seeds
 
 
@@ -197,6 +199,62 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+class ProgressBar:
+    """One line per key, redrawn in place on a terminal: `key [#####.....] 5,000/10,000`."""
+
+    WIDTH = 30
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.live = out.isatty()
+        self.current: str | None = None
+
+    def __call__(self, key: str, done: int, total: int) -> None:
+        filled = self.WIDTH if total == 0 else self.WIDTH * done // total
+        line = f"{key:<40} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{total:,}"
+        if self.live:
+            self.out.write(("\r" if self.current == key else "") + line)
+            if done >= total:
+                self.out.write("\n")
+        elif done >= total:
+            self.out.write(line + "\n")
+        self.current = key
+        self.out.flush()
+
+
+def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
+    from app.asgi import Runtime
+
+    async def rebuild() -> str:
+        configured = configured_program(settings)
+        embedded = EmbeddedRedis(settings.data_dir) if settings.redis_url is None else None
+        url = settings.redis_url or (embedded.start() if embedded else "")
+        redis = storage.open_redis(url)
+        try:
+            async with _database(settings):
+                in_force = await start(configured)
+                runtime = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
+                return await runtime.leaderboards.rebuild(
+                    sql.connection(), utcnow(), progress=ProgressBar(sys.stderr)
+                )
+        finally:
+            await redis.aclose()
+            if embedded is not None:
+                embedded.stop()
+
+    started = time.monotonic()
+    try:
+        generation = asyncio.run(rebuild())
+    except ConfigurationError as error:
+        return _refuse(error)
+    except BoardsUnavailable as error:
+        print(f"coalition: Redis is unavailable: {error}", file=sys.stderr)
+        return 1
+    took = time.monotonic() - started
+    print(f"leaderboards rebuilt from SQL in {took:.1f} s (generation {generation})")
+    return 0
 
 
 def _prune(settings: Settings) -> int:
@@ -575,6 +633,32 @@ def build_parser() -> argparse.ArgumentParser:
     replaying.add_argument(
         "--show-seed", action="store_true", help="print the seed too, to check the HMAC elsewhere"
     )
+
+    gamification = _command(
+        commands,
+        "gamification",
+        "keep the Redis projections of gamification (leaderboards)",
+        "Leaderboards live in Redis, derived from SQL; these commands recompute them.",
+        "  coalition gamification rebuild",
+    )
+    gamification_actions = gamification.add_subparsers(
+        title="actions",
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="`coalition gamification rebuild -h` describes it",
+    )
+    _command(
+        gamification_actions,
+        "rebuild",
+        "recompute every leaderboard from SQL and swap it in at once",
+        "Recomputes every board's current periods from SQL into temporary keys, with a "
+        "progress bar, then swaps them in atomically (RENAME; the old values UNLINKed) and "
+        "applies what happened meanwhile. Safe beside running servers, which go on answering "
+        "from the old keys until the swap. A server also does this by itself when it starts "
+        "on a Redis that lost the leaderboards.",
+        "  coalition gamification rebuild",
+    )
     return parser
 
 
@@ -630,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigurationError as error:
         return _refuse(error)
-    if args.command in ("run", "migrate", "program", "jobs", "events", "surprise"):
+    if args.command in ("run", "migrate", "program", "jobs", "events", "surprise", "gamification"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         return run(settings, host=args.host, port=args.port)
@@ -645,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
         return _events_command(settings, args)
     if args.command == "surprise":
         return _surprise_command(settings, args)
+    if args.command == "gamification":
+        return _gamification_command(settings, args)
     if args.command == "token":
         longest = settings.jwt_max_lifetime_hours
         if args.hours is not None and not args.hours > 0:  # nan is not > 0 either

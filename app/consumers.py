@@ -8,6 +8,7 @@ from domain.consumers import Consumer
 from gamification.badge_engine import BadgeEngine
 from gamification.challenge_engine import ChallengeEngine
 from gamification.fanout import Fanout
+from gamification.leaderboards import Projector
 from gamification.surprise_engine import SurpriseEngine
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ def consumers(runtime: Runtime) -> list[Consumer]:
     gamification consumers read the program in force when they handle a batch."""
     return [
         Fanout(runtime.redis, runtime.redis_prefix),
+        # Ranks members on the leaderboards in Redis.
+        Projector(runtime.leaderboards),
         # Unlocks badge levels from SQL.
         BadgeEngine(lambda: runtime.program),
         ChallengeEngine(lambda: runtime.program),

@@ -174,6 +174,9 @@ class Runner:
             if not done:
                 return handled
             handled += done
+            # What a consumer wrote may include events of its own (a badge unlocked): the
+            # others are woken for them as for any commit, not left to their poll.
+            outbox.committed()
 
     async def _batch(self, wait: bool) -> int:
         bound = await outbox.settled_bound(sql.connection())

@@ -51,9 +51,13 @@ def read(type_name: str, payload: dict[str, Any]) -> tuple[DomainEvent, datetime
     kind = CATALOGUE.get(type_name)
     if kind is None:
         raise UndeclaredEvent(f"no event type {type_name!r} is declared")
-    event = results.from_data(kind, payload, name=_camel)
+    return results.from_data(kind, payload, name=_camel), occurred_at(payload)
+
+
+def occurred_at(payload: dict[str, Any]) -> datetime | None:
+    """When a stored event happened, without reading the rest of it."""
     moment = payload.get("occurredAt")
-    return event, (datetime.fromisoformat(moment) if isinstance(moment, str) else None)
+    return datetime.fromisoformat(moment) if isinstance(moment, str) else None
 
 
 @dataclass(frozen=True)
@@ -244,3 +248,12 @@ class SurpriseWon(DomainEvent):
     event_id: int
     points: int
     transaction_id: int
+
+
+@dataclass(frozen=True)
+class LeaderboardOptOutSet(DomainEvent):
+    """The member asked to be left off the leaderboards (or to be back on them)."""
+
+    TYPE = "member.leaderboard_opt_out"
+    opted_out: bool
+    source: str

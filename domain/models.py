@@ -548,3 +548,35 @@ class SurpriseBudgetUse(Model):
             UniqueConstraint(fields=("surprise_key", "period"), name="surprise_budget_period"),
             CheckConstraint(check="points >= 0 AND wins >= 0", name="surprise_budget_not_negative"),
         )
+
+
+class LeaderboardOptOut(Model):
+    # A member who asked to be left off every leaderboard; deleting the row puts it back.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "leaderboard_opt_out"
+
+
+class LeaderboardArchive(Model):
+    # The top of a board's closed period, kept once the period's Redis key is gone.
+    id = fields.BigIntField(primary_key=True)
+    board = fields.CharField(max_length=64)
+    period = fields.CharField(max_length=16)
+    period_start = fields.DatetimeField()
+    rank = fields.IntField()
+    member_id = fields.BigIntField()
+    score = fields.BigIntField()
+    archived_at = fields.DatetimeField()
+
+    class Meta:
+        table = "leaderboard_archive"
+        constraints = (
+            UniqueConstraint(
+                fields=("board", "period", "period_start", "rank"), name="leaderboard_archive_rank"
+            ),
+        )

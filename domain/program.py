@@ -396,6 +396,8 @@ class Leaderboard:
     name: Text
     metric: str
     periods: tuple[BoardPeriod, ...]
+    # Kept for one partner's dealings only (its purchases, the points they earned).
+    partner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ BADGE_ONLY_METRIC = re.compile(
     rf"{BADGE_METRIC.pattern}|spend:[A-Z]{{3}}|partners|streak:{ENTITY_KEY.pattern}"
 )
 STREAK_ACTIVITY = re.compile(r"purchases|actions:[A-Z][A-Z0-9_]{1,63}")
+# What a board kept for one partner can rank: its dealings carry the partner.
+PARTNER_BOARD_METRICS = ("points_earned", "purchases")
 # Digits, with at most six after the point: no exponents, underscores or spaces.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 
@@ -590,9 +592,16 @@ def _read_streak(r: _Reader, item: dict[str, Any], path: str, key: str) -> Strea
 
 
 def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> Leaderboard | None:
-    r.only_keys(item, path, {"key", "name", "metric", "periods"})
+    r.only_keys(item, path, {"key", "name", "metric", "periods", "partner"})
     name = r.text(item, f"{path}.name", required=True)
     metric = r.string(item, f"{path}.metric", required=True, pattern=BADGE_METRIC)
+    partner = r.string(item, f"{path}.partner")
+    if partner is not None and partner not in r.partner_keys:
+        r.problem(f"{path}.partner", f"no partner has the key {partner!r}")
+    if partner is not None and metric not in (None, *PARTNER_BOARD_METRICS):
+        r.problem(
+            f"{path}.partner", f"a partner's board ranks {' or '.join(PARTNER_BOARD_METRICS)}"
+        )
     periods: list[BoardPeriod] = []
     listed = item.get("periods", ["ALL_TIME"])
     if not isinstance(listed, list) or not listed:
@@ -606,7 +615,7 @@ def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> 
                 periods.append(known[value])
     if name is None or metric is None or not periods:
         return None
-    return Leaderboard(key=key, name=name, metric=metric, periods=tuple(periods))
+    return Leaderboard(key=key, name=name, metric=metric, periods=tuple(periods), partner=partner)
 
 
 WEEKDAYS = tuple(day.value for day in Weekday)

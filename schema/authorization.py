@@ -100,6 +100,11 @@ class Operation(Enum):
     )
     CREATE_PARTNER_API_KEY = (_OPERATOR, "Only the operator issues API keys.", _MEMBER_ERRORS)
     REVOKE_PARTNER_API_KEY = (_OPERATOR, "Only the operator revokes API keys.", _MEMBER_ERRORS)
+    SET_LEADERBOARD_OPT_OUT = (
+        _MEMBERS,
+        "Only a member (for itself) or the operator sets whether it appears on leaderboards.",
+        _MEMBER_ERRORS,
+    )
     LINK_PARTNER_ACCOUNT = (
         _PARTNERS,
         "Only the partner or the operator links accounts.",

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 from domain.actors import Actor
 from domain.clock import Clock
 from domain.program import Program
+from gamification.leaderboards import Leaderboards
 from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.loaders import Loaders
@@ -36,6 +37,8 @@ class Context:
     # Until when the caller's credentials hold (a member token's exp); a websocket is closed
     # then.
     valid_until: datetime | None = None
+    # The program's leaderboards over the app's Redis; None where there is no Redis to ask.
+    leaderboards: Leaderboards | None = None
 
 
 def preferred_language(accept_language: str | None, program: Program) -> str | None:

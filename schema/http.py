@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from domain.actors import ANONYMOUS
 from domain.clock import Clock
 from domain.program import Program
+from gamification.leaderboards import Leaderboards
 from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.auth import Credentials, Unauthenticated, identify
@@ -110,6 +111,7 @@ class GraphQLView(GraphQL[Context, None]):
         graphiql: bool,
         live: Callable[[], MemberEvents | None] = lambda: None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        leaderboards: Callable[[], Leaderboards] | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -122,6 +124,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.keys = keys
         self.live = live
         self.heartbeat_seconds = heartbeat_seconds
+        self.leaderboards = leaderboards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -207,6 +210,7 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=loaders,
             clock=clock,
             keys=self.keys,
+            leaderboards=self.leaderboards() if self.leaderboards else None,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -20,6 +20,8 @@ from schema.authorization import (
 from schema.common import Node
 from schema.context import Context
 from schema.gamification.challenges import listed_one
+from schema.leaderboards.mutations import LeaderboardMutations
+from schema.leaderboards.queries import LeaderboardQueries
 from schema.ledger.types import PointTransaction
 from schema.live.subscriptions import LiveSubscriptions
 from schema.members.mutations import MemberMutations
@@ -129,7 +131,14 @@ class NodeQueries:
 
 Query = merge_types(
     "Query",
-    (NodeQueries, MemberQueries, ProgramQueries, RewardQueries, PartnerQueries),
+    (
+        NodeQueries,
+        MemberQueries,
+        ProgramQueries,
+        RewardQueries,
+        PartnerQueries,
+        LeaderboardQueries,
+    ),
 )
 Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What can be read. The program's catalog is public; members, their history and API "
@@ -137,7 +146,13 @@ Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
 )
 Mutation = merge_types(
     "Mutation",
-    (MemberMutations, PurchaseMutations, RewardMutations, PartnerMutations),
+    (
+        MemberMutations,
+        PurchaseMutations,
+        RewardMutations,
+        PartnerMutations,
+        LeaderboardMutations,
+    ),
 )
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What can be done. Every mutation does all it is asked or nothing, and says why in its "

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from domain import events, tier_rules, tiers, views
+from domain import events, preferences, tier_rules, tiers, views
+from domain.program import BoardPeriod
 from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
 from schema.common import AFTER, FIRST, Connection, Node, connection, expose_enum, page_size
@@ -18,6 +19,9 @@ from schema.gamification.types import BadgeProgress, StreakProgress
 from schema.ledger.types import PointTransaction
 from schema.program.types import Tier
 from schema.rewards.types import Redemption
+
+if TYPE_CHECKING:
+    from schema.leaderboards.types import LeaderboardEntry
 
 
 @strawberry.type(
@@ -294,3 +298,30 @@ class Member(Node):
             return []
         found = await ctx.loaders.challenges.load(self.view.id)
         return [ChallengeProgress.of(standing, ctx.language) for standing in found]
+
+    @strawberry.field(
+        description="The member's place on a leaderboard's current period; null when it is "
+        "not on it (nothing counted yet, or opted out). Counts the member's latest activity "
+        "at once. An unknown board, or a period the board is not kept for, is INVALID_INPUT; "
+        "when rankings cannot be read, LEADERBOARD_UNAVAILABLE."
+    )
+    async def rank(
+        self,
+        info: Info[Context, None],
+        board: Annotated[str, strawberry.argument(description="The leaderboard's key.")] = "points",
+        period: Annotated[
+            BoardPeriod, strawberry.argument(description="The period it ranks over.")
+        ] = BoardPeriod.ALL_TIME,
+    ) -> Annotated[LeaderboardEntry, strawberry.lazy("schema.leaderboards.types")] | None:
+        from schema.leaderboards.queries import rank_of
+
+        return await rank_of(info.context, self.view.id, board, period)
+
+    @strawberry.field(
+        description="Whether the member keeps off the leaderboards (setLeaderboardOptOut). "
+        "Seen by the member and the operator only."
+    )
+    async def leaderboard_opt_out(self, info: Info[Context, None]) -> bool | None:
+        if not sees_private_details(info.context, self.view.id):
+            return None
+        return self.view.id in await preferences.opted_out([self.view.id])

@@ -6,6 +6,7 @@ the same writes as one recordPurchase - member lookup, wallet update, transactio
 lot, purchase, two outbox events, idempotency record, Redis publish - with nothing in between.
 It prints tables; it asserts nothing about time. Last, without any store, the earning engine
 alone: purchase evaluations per second under 50 rules and campaigns (tests/bench/rules.py).
+Between them, a leaderboard of a million members (tests/bench/leaderboards.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from app import storage
 from app.asgi import Runtime, create_app, prepare, read_program
 from app.embedded_redis import EmbeddedRedis
 from app.settings import Settings, tortoise_url
+from domain import consumers
 from gamification.fanout import Fanout
 from schema.ids import global_id
-from tests.bench import rules
+from tests.bench import leaderboards, rules
 from tests.helpers import BASE_PROGRAM, count_statements
 
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "600"))
@@ -191,7 +193,7 @@ async def main() -> None:
     await storage.open_sql(url)
     redis = storage.open_redis(redis_url)
     program = await prepare(read_program(BASE_PROGRAM))
-    fanout = Fanout(redis, "{c}")
+    fanout = consumers.Runner(Fanout(redis, "{c}"))
     fanout.start()
     settings = Settings.from_env({"COALITION_DATA_DIR": str(scratch)})
     app = create_app(settings, Runtime(program, redis))
@@ -327,6 +329,9 @@ async def main() -> None:
     print(f"{'me dashboard':<34}{'p50 ms':>10}{'p99 ms':>10}{'SQL statements':>16}")
     for count, p50, p99, statements in dashboard_rows:
         print(f"{f'history of {count} purchases':<34}{p50:>10.2f}{p99:>10.2f}{statements:>16}")
+    print()
+    for line in await leaderboards.run(pool, redis, settings):
+        print(line)
     print()
 
     await client.aclose()

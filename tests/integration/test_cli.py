@@ -19,6 +19,7 @@ from tortoise.migrations.api import migrate as run_migrations
 from app import cli, storage
 from app.settings import DEMO_PROGRAM, DEV_JWT_SECRET
 from domain import jobs
+from tests.leaderboard_helpers import BOARDS_PROGRAM
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,8 @@ def test_every_command_is_there_to_describe():
         ("events", "forget"),
         ("surprise",),
         ("surprise", "replay"),
+        ("gamification",),
+        ("gamification", "rebuild"),
     }
 
 
@@ -323,6 +326,41 @@ def test_production_refuses_development_secrets(tmp_path: Path):
     assert done.returncode == 2
     assert "COALITION_JWT_SECRET" in done.stderr
     assert "COALITION_ADMIN_API_KEY" in done.stderr
+
+
+def test_gamification_rebuild_fills_the_boards_with_a_progress_bar(tmp_path: Path, redis_url: str):
+    import redis
+
+    program = tmp_path / "program.toml"
+    program.write_text(BOARDS_PROGRAM, encoding="utf-8")
+    env = {"COALITION_PROGRAM": str(program), "COALITION_REDIS_URL": redis_url}
+    env["COALITION_REDIS_PREFIX"] = "{cli-rebuild}"
+    done = coalition("gamification", "rebuild", data_dir=tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("leaderboards rebuilt from SQL in ")
+    # One bar per kept board period, filled: nobody has earned yet, so each is empty.
+    bars = [line for line in done.stderr.splitlines() if "[" in line]
+    assert len(bars) == 5, done.stderr
+    assert all(line.endswith("0/0") and "#" * 30 in line for line in bars)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        generation = client.get("{cli-rebuild}:lb:generation")
+        assert generation is not None
+        assert generation in done.stdout
+    finally:
+        client.delete("{cli-rebuild}:lb:generation")
+        client.close()
+
+
+def test_gamification_rebuild_without_redis_says_so(tmp_path: Path):
+    done = coalition(
+        "gamification",
+        "rebuild",
+        data_dir=tmp_path,
+        COALITION_REDIS_URL=f"unix://{tmp_path / 'no-such.sock'}",
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("coalition: Redis is unavailable")
 
 
 def test_events_status_shows_each_consumer_and_forget_lets_pruning_go_past_it(tmp_path: Path):

@@ -252,3 +252,27 @@ async def test_the_demo_members_have_real_progress_in_the_challenge_and_the_surp
     assert any(w["transaction_id"] is not None for w in won), won
     for w in won:
         assert all(r.matches for r in await surprise_engine.replay(program, w["event_id"]))
+
+
+async def test_the_demo_points_board_ranks_the_seeded_members(db: Stores):
+    from gamification.boards import Boards
+    from gamification.leaderboards import Leaderboards
+
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    # What a server does when it starts on a Redis without the leaderboards.
+    boards = Leaderboards(Boards(db.redis, "{c}"), lambda: program)
+    assert await boards.ensure_built(sql.connection(), NOW) is not None
+    top = await boards.boards.top("{c}:lb:points:all", 100)
+    assert top.size == len(demo.DEMO_MEMBERS)
+    earned = {
+        int(r["id"]): int(r["lifetime"])
+        for r in await sql.rows(
+            sql.connection(),
+            "SELECT m.id, a.lifetime FROM member m JOIN account a ON a.id = m.account_id",
+        )
+    }
+    assert [e.rank for e in top.entries] == list(range(1, top.size + 1))
+    assert {e.member_id: e.score for e in top.entries} == earned
+    assert [e.score for e in top.entries] == sorted(earned.values(), reverse=True)
+    assert top.entries[0].score > top.entries[-1].score

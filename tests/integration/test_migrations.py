@@ -44,11 +44,14 @@ TABLES = {
     "surprise_seed",
     "surprise_draw",
     "surprise_budget",
+    "leaderboard_opt_out",
+    "leaderboard_archive",
 }
 
 UNIQUE = {
     ("purchase", ("source", "order_id")),
     ("idempotency_record", ("scope", "key")),
+    ("leaderboard_archive", ("board", "period", "period_start", "rank")),
     ("action_record", ("source", "action", "reference")),
     ("partner_link", ("partner_id", "member_id")),
     ("partner_link", ("partner_id", "partner_member_id")),
@@ -174,6 +177,7 @@ async def test_the_migrations_build_every_table(db: Stores):
         ("domain", "0006_tiers"),
         ("domain", "0007_member_badge"),
         ("domain", "0008_challenges_and_surprises"),
+        ("domain", "0009_leaderboards"),
         ("partners", "0001_initial"),
         ("partners", "0002_api_key_last_used"),
     ]

@@ -3073,10 +3073,19 @@ def test_a_valid_program_with_one_section_spoiled_is_reported_not_raised(
         assert all(p.message for p in invalid.problems)
 
 
+PARTNER_KEY = "shop"  # RICH's partner
+
+
 def board(metric: str = '"points_earned"', periods: str = '["ALL_TIME", "WEEK"]') -> str:
     return (
         f'[[leaderboards]]\nkey = "points"\nname = "Top"\nmetric = {metric}\nperiods = {periods}\n'
     )
+
+
+def test_a_leaderboard_may_be_kept_for_one_partner():
+    boards = load_program(RICH + board() + f'partner = "{PARTNER_KEY}"\n').leaderboards
+    assert boards[0].partner == PARTNER_KEY
+    assert load_program(RICH + board()).leaderboards[0].partner is None
 
 
 def test_a_leaderboard_is_kept_with_its_periods():
@@ -3095,6 +3104,12 @@ def test_a_leaderboard_is_kept_with_its_periods():
         (board(periods="[]"), "leaderboards[0].periods", "must be a list"),
         (board(metric='"actions:NOPE"'), "leaderboards[0].metric", "no action has the key"),
         (board(metric='"likes"'), "leaderboards[0].metric", "does not match the pattern"),
+        (board() + 'partner = "nobody"\n', "leaderboards[0].partner", "no partner has the key"),
+        (
+            board(metric='"referrals"') + f'partner = "{PARTNER_KEY}"\n',
+            "leaderboards[0].partner",
+            "a partner's board ranks points_earned or purchases",
+        ),
     ],
 )
 def test_a_leaderboard_mistake_is_located(snippet: str, path: str, fragment: str):

@@ -1,0 +1,1 @@
+"""Leaderboards: rankings, a member's rank, and the choice to stay off them."""
