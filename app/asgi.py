@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import storage
@@ -23,8 +24,10 @@ from domain.clock import SYSTEM_CLOCK, Clock
 from domain.program import Program
 from domain.program_file import ProgramInvalid, load_program
 from domain.retention import Retention, prune
+from gamification import badge_engine
 from gamification.boards import Boards, BoardsUnavailable
 from gamification.leaderboards import Leaderboards
+from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
 from schema.auth import Credentials
@@ -118,12 +121,23 @@ def configured_program(settings: Settings) -> Program | None:
         raise ConfigurationError(*(f"{path}: {problem}" for problem in invalid.problems)) from None
 
 
-async def prepare(program: Program) -> Program:
+async def prepare(program: Program, now: datetime | None = None) -> Program:
     """Applies `program` as the current version (`coalition program apply`), with everything
-    the services need in SQL before the first request; idempotent."""
+    the services need in SQL before the first request; idempotent. A version that adds a badge
+    (or changes one's criteria) awards it at once to the members who already qualify."""
     await ledger.ensure_system_accounts()
     await registry.sync(program)
-    return await versions.apply(program)
+    before = await versions.latest()
+    applied = await versions.apply(program)
+    if before is not None and before.id != applied.version:
+        previous = versions.program_of(before)
+        changed = badge_engine.changed_badges(applied, previous)
+        if changed:
+            unlocked = await badge_engine.award_retroactively(applied, changed, now)
+            log.info(
+                "badges: %d level(s) unlocked by program version %s", unlocked, applied.version
+            )
+    return applied
 
 
 async def start(configured: Program | None) -> versions.InForce:
@@ -236,6 +250,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     state: dict[str, Runtime] = {}
     if runtime is not None:
         state["runtime"] = runtime
+    # The worker's live subscribers, on one Redis connection opened with the first of them.
+    member_events = MemberEvents(lambda: state["runtime"].redis, settings.redis_prefix)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -276,6 +292,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             for loop in loops:
                 await loop.stop()
+            await member_events.close()
             for runner in runners:
                 await runner.stop()
             await redis.aclose()
@@ -312,11 +329,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             recheck_ms=settings.key_revocation_ms,
         ),
         graphiql=not settings.production,
+        live=lambda: member_events,
+        heartbeat_seconds=settings.ws_heartbeat_seconds,
         leaderboards=lambda: state["runtime"].leaderboards,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.
         Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

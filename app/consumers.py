@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain.consumers import Consumer
+from gamification.badge_engine import BadgeEngine
 from gamification.fanout import Fanout
 from gamification.leaderboards import Projector
 
@@ -15,4 +16,9 @@ if TYPE_CHECKING:
 def consumers(runtime: Runtime) -> list[Consumer]:
     """Every consumer a server runs. One that is added later starts from the oldest event kept
     (domain/retention.py), and events are kept until every registered consumer has them."""
-    return [Fanout(runtime.redis, runtime.redis_prefix), Projector(runtime.leaderboards)]
+    return [
+        Fanout(runtime.redis, runtime.redis_prefix),
+        # Unlocks badge levels from SQL, with the program in force when each batch is handled.
+        BadgeEngine(lambda: runtime.program),
+        Projector(runtime.leaderboards),
+    ]

@@ -23,6 +23,8 @@ from domain.actors import ADMIN, Actor, ActorKind
 from domain.clock import utcnow
 from domain.models import Member
 from domain.program import Program, birthday_in
+from domain.unit import unit_of_work
+from gamification import badge_engine
 from partners import links, registry
 
 SEED = 20260412  # the regular coffees' generator: the same history every time
@@ -197,7 +199,7 @@ STORY: tuple[tuple[int, str, Event], ...] = (
 # from so many days back, about every so many days). Amounts, days and times are drawn from SEED.
 REGULARS = (
     ("ana", "RON", "0.11", (12, 38), 250, 31),
-    ("dorota", "PLN", "0.08", (11, 42), 205, 14),
+    ("dorota", "PLN", "0.08", (11, 42), 205, 7),
     ("elif", "TRY", "0.10", (90, 260), 30, 17),
 )
 CENT = Decimal("0.01")
@@ -328,6 +330,9 @@ async def seed(program: Program, now: datetime | None = None) -> bool:
     for moment, event in steps:
         await scheduled.run_until(moment)
         await _tell(program, event, moment, partner_ids, by_name, redeemed)
+        # What the badge engine would have unlocked after it, then and there.
+        async with unit_of_work(program, moment) as unit:
+            await badge_engine.award(unit, by_name.values())
         scheduled.happened(moment)
     await scheduled.run_until(now)
     await scheduled.run(now)

@@ -54,6 +54,7 @@ class Settings:
     # How long handled outbox events and idempotency records are kept (domain/retention.py).
     event_retention_days: int = EVENT_DAYS
     idempotency_retention_days: int = IDEMPOTENCY_DAYS
+    ws_heartbeat_seconds: int = 15  # how often a websocket is sent a graphql-transport-ws ping
 
     @property
     def retention(self) -> Retention:
@@ -101,6 +102,7 @@ class Settings:
             idempotency_retention_days=_number(
                 env, "COALITION_IDEMPOTENCY_RETENTION_DAYS", IDEMPOTENCY_DAYS
             ),
+            ws_heartbeat_seconds=_number(env, "COALITION_WS_HEARTBEAT_SECONDS", 15, highest=3600),
         )
         if settings.workers > 1 and settings.tortoise_url.startswith("sqlite"):
             raise ConfigurationError(

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
-from domain import earning, events, idempotency, ledger, members, sql, text, views
+from domain import earning, events, idempotency, ledger, members, sql, text, tiers, views
 from domain.actors import Actor
 from domain.errors import DomainError, ErrorCode, InvalidInput
 from domain.program import Action, Program
@@ -59,6 +59,8 @@ async def record(
                 "action", f"{action!r} is not an action of this program (known: {known})."
             )
         found = await members.find(member)
+        tier = unit.program.tiers[tiers.current(unit.program, found)].key
+        award = earning.points_for_action(action, unit.program, tier) or award
         wallet = ledger.Wallet.of(found)
         if spec.caps or spec.cooldown:
             # One member's actions are counted one at a time, or two at once could both fit.
@@ -111,7 +113,8 @@ async def record(
             ),
             transaction_id=movement.transaction_id,
         )
-        return Recorded(member=ledger.after(found, movement), transaction=movement.transaction)
+        after = await tiers.settle(unit, ledger.after(found, movement))
+        return Recorded(member=after, transaction=movement.transaction)
 
     return (await idempotency.run_once(req, program, work, Recorded, now)).result
 

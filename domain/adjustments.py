@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain import events, idempotency, ledger, members, text, views
+from domain import events, idempotency, ledger, members, text, tiers, views
 from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.program import MAX_POINTS, Program
@@ -71,6 +71,9 @@ async def adjust(
             ),
             transaction_id=movement.transaction_id,
         )
-        return Adjusted(member=ledger.after(found, movement), transaction=movement.transaction)
+        after = ledger.after(found, movement)
+        if points > 0:
+            after = await tiers.settle(unit, after)
+        return Adjusted(member=after, transaction=movement.transaction)
 
     return (await idempotency.run_once(req, program, work, Adjusted, now)).result

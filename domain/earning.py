@@ -6,8 +6,9 @@ The stacking order, the same everywhere (deploy/program-file.md says it for oper
    lines in proportion to their totals, without the lines an `exclude` rule names.
 2. Below a `minimum_order` amount the purchase earns nothing at all.
 3. Base points: eligible amount x the currency's rate.
-4. Multipliers, from rules and running campaigns, each add (multiplier - 1) x the base points
-   of the lines they name. They add up; they do not compound: 2x and 3x make 4x.
+4. Multipliers, from rules, running campaigns and the member's tier, each add (multiplier - 1)
+   x the base points of the lines they name (a tier's: every eligible line). They add up; they
+   do not compound: 2x and 3x make 4x.
 5. Fixed points: per product, spend thresholds, campaign bonuses, the first purchase of a month.
 6. A campaign with a budget gives at most what is left of it (in whole points).
 7. The total is rounded down, once, at the end, and is never below zero.
@@ -59,7 +60,7 @@ class Circumstances:
     """What campaigns look at besides the purchase itself."""
 
     occurred_at: datetime
-    tier: str | None = None
+    tier: str | None = None  # the member's stored tier: its campaigns and its multiplier
     partner: str | None = None
     first_purchase_of_month: bool = False
 
@@ -266,6 +267,12 @@ def _evaluate(purchase: Purchase, at: Circumstances, program: Program) -> Award:
                 multiplier=campaign.multiplier,
             )
             multipliers.append((label, campaign.multiplier, campaign.selector))
+    tier = program.tier(at.tier) if at.tier is not None else None
+    if tier is not None and tier.multiplier != 1:
+        label = said(
+            program, f"tier:{tier.key}", "tier_multiplier", ZERO, multiplier=tier.multiplier
+        )
+        multipliers.append((label, tier.multiplier, Selector()))
     for index, extra in enumerate(_boosts(shares, rate, multipliers)):
         if extra:
             lines.append(replace(multipliers[index][0], points=extra))
@@ -386,12 +393,22 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{money.rounded(amount, currency)} {currency}"
 
 
-def points_for_action(action_key: str, program: Program) -> Award | None:
+def points_for_action(action_key: str, program: Program, tier: str | None = None) -> Award | None:
+    """The action's fixed points, and its share of the member's tier multiplier (`tier`, the
+    stored tier's key), rounded down: a 1.25x tier earns 12 points more on a 50-point action."""
     action = program.actions.get(action_key)
     if action is None:
         return None
-    line = said(program, f"action:{action.key}", "action", Decimal(action.points))
-    return Award(points=action.points, breakdown=(line,))
+    lines = [said(program, f"action:{action.key}", "action", Decimal(action.points))]
+    boost = program.tier(tier) if tier is not None else None
+    if boost is not None and boost.multiplier != 1:
+        extra = max(Decimal(action.points) * (boost.multiplier - 1), -Decimal(action.points))
+        lines.append(
+            said(
+                program, f"tier:{boost.key}", "tier_multiplier", extra, multiplier=boost.multiplier
+            )
+        )
+    return _total(tuple(lines), ZERO)
 
 
 def bonus_line(program: Program, rule: str, phrase: str, points: int) -> dict[str, Any]:
@@ -407,6 +424,7 @@ def upper_bound(purchase: Purchase, program: Program) -> Decimal:
         c.multiplier for c in program.campaigns if c.multiplier
     ]
     boost = 1 + sum((max(m - 1, ZERO) for m in multipliers), ZERO)
+    boost += max((max(t.multiplier - 1, ZERO) for t in program.tiers), default=ZERO)
     units = sum(line.quantity for line in purchase.lines)
     fixed = sum(
         Decimal(r.points * min(units, r.max_units))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from domain import results
@@ -197,6 +198,33 @@ class PartnerAccountLinked(DomainEvent):
     partner: str
     partner_member_id: str
     source: str
+
+
+class TierChangeReason(StrEnum):
+    QUALIFIED = "QUALIFIED"  # activity reached a higher tier's threshold (at once)
+    REVIEW = "REVIEW"  # the review found the window below the tier's retain threshold
+
+
+@dataclass(frozen=True)
+class TierChanged(DomainEvent):
+    """A member's stored tier changed. `from_tier` is None only when a member who had no tier
+    stored (enrolled before tiers were stored) is given its first one; a new member starts at
+    the base tier, so its first upgrade is from the base tier's key."""
+
+    TYPE = "tier.changed"
+    from_tier: str | None
+    to_tier: str
+    reason: TierChangeReason
+
+
+@dataclass(frozen=True)
+class BadgeUnlocked(DomainEvent):
+    """A member reached a level (1-based) of a badge; `bonus_points` were credited with it."""
+
+    TYPE = "badge.unlocked"
+    badge: str
+    level: int
+    bonus_points: int
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain import events, ledger, lifecycle, sql, wording
+from domain import events, ledger, lifecycle, sql, tier_rules, tiers, wording
 from domain.clock import utcnow
 from domain.earning import bonus_line
 from domain.program import Program, birthday_in
@@ -30,6 +30,7 @@ BIRTHDAY = "BIRTHDAY"
 @dataclass
 class Report:
     released: int = 0  # points made spendable
+    tiers_changed: int = 0  # members whose tier a review changed
     expired: int = 0  # points moved to breakage
     reminded: int = 0  # reminders sent
     birthdays: int = 0  # bonuses given
@@ -45,6 +46,7 @@ async def run_all(program: Program, now: datetime | None = None) -> Report:
     await expire_points(program, now, report)
     await remind_expiring(program, now, report)
     await birthday_bonuses(program, now, report)
+    await review_tiers(program, now, report)
     return report
 
 
@@ -52,6 +54,8 @@ async def release_pending(program: Program, now: datetime, report: Report) -> No
     async def one(unit: Unit, wallet: ledger.Wallet, _: dict[str, Any]) -> None:
         released, _movement = await ledger.release_due(unit, wallet)
         report.released += released
+        if released:
+            await tiers.settle_wallet(unit, wallet)  # released points may reach a tier
 
     await _each(
         program,
@@ -169,6 +173,7 @@ async def birthday_bonuses(program: Program, now: datetime, report: Report) -> N
             "occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
             [wallet.member_id, BIRTHDAY, "program", reference, movement.transaction_id, now],
         )
+        await tiers.settle_wallet(unit, wallet)
         report.birthdays += 1
 
     select, params = _celebrating(days)
@@ -326,3 +331,27 @@ async def _each(
                 report.failures.append(f"{job} member {wallet.member_id}: {error}")
         if len(rows) < BATCH:
             return
+
+
+async def review_tiers(program: Program, now: datetime, report: Report) -> None:
+    """The tier review, at each review edge (deploy/program-file.md, "Tier rules"): every
+    member above the base tier not yet judged at the latest edge is judged on the window that
+    ended there, and every member without a stored tier gets one. Each member in its own
+    transaction, under its wallet lock; `member_tier.reviewed_at` says who is done."""
+    edge = tier_rules.last_review(program.tier_rules, program.zone, now)
+
+    async def one(unit: Unit, wallet: ledger.Wallet, _: dict[str, Any]) -> None:
+        if await tiers.review(unit, wallet.member_id, wallet.account_id, edge):
+            report.tiers_changed += 1
+
+    await _each(
+        program,
+        now,
+        report,
+        "tier review",
+        "SELECT m.account_id, m.id AS member_id FROM member m "
+        "LEFT JOIN member_tier mt ON mt.member_id = m.id "
+        "WHERE (mt.id IS NULL OR (mt.reviewed_at < ? AND mt.tier_key <> ?))",
+        [edge, program.tiers[0].key],
+        one,
+    )

@@ -10,6 +10,10 @@ Credits create lots; debits consume them soonest-expiry first and record the dra
 reversal can put points back into the very lots they came from. Debt lives in the
 `receivable` system account: a clawback the wallet cannot cover is owed there, and later
 earnings repay it before they reach the balance.
+
+While the program's tiers count a window or spend, every change of a wallet's lifetime points
+also writes its `tier_credit` row (domain.qualifying) in the same transaction: Σ of a member's
+rows' points = its lifetime points.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from domain import events, sql, wording
+from domain import events, qualifying, sql, wording
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account
 from domain.program import MAX_POINTS, Expiry
@@ -88,6 +93,13 @@ class Posting:
     breakdown: list[dict[str, Any]] | None = None
     occurred_at: datetime | None = None
     reverses_id: int | None = None
+    # For tiers: when the activity counts (a refund: its purchase's moment; else occurred_at),
+    # and the money a purchase spent on goods (amount, currency).
+    earned_at: datetime | None = None
+    spend: tuple[Decimal, str] | None = None
+
+    def counted_at(self, unit: Unit) -> datetime:
+        return self.earned_at or self.occurred_at or unit.now
 
 
 @dataclass(frozen=True)
@@ -183,9 +195,18 @@ async def credit(
     if repaid:
         legs.append((system_account(RECEIVABLE), repaid, None))
     await _insert_entries(unit, transaction_id, legs)
+    available = unit.now + timedelta(days=pending_days)
     if points - repaid:
-        available = unit.now + timedelta(days=pending_days)
         await _insert_lot(unit, wallet, transaction_id, points - repaid, expires_at, available)
+    if counts_toward_lifetime and qualifying.kept(unit.program):
+        await qualifying.record(
+            unit.conn,
+            wallet.member_id,
+            points=points,
+            occurred_at=posting.counted_at(unit),
+            counts_from=available,
+            spend=posting.spend,
+        )
     return _moved(unit, wallet, transaction_id, points - repaid, posting, state)
 
 
@@ -217,6 +238,14 @@ async def debit(
         [(wallet.account_id, -points, state["balance"]), (system_account(against), points, None)],
     )
     await _draw_from_lots(unit, wallet, transaction_id, points)
+    if counts_toward_lifetime and qualifying.kept(unit.program):
+        await qualifying.record(
+            unit.conn,
+            wallet.member_id,
+            points=-points,
+            occurred_at=posting.counted_at(unit),
+            counts_from=unit.now,
+        )
     return _moved(unit, wallet, transaction_id, -points, posting, state)
 
 
@@ -293,7 +322,9 @@ async def clawback(
     lot = None
     if from_lot is not None:
         lot = await sql.row(
-            unit.conn, "SELECT id, remaining, pending FROM lot WHERE id = ?", [from_lot]
+            unit.conn,
+            "SELECT id, remaining, pending, available_at FROM lot WHERE id = ?",
+            [from_lot],
         )
     from_pending = min(points, int(lot["remaining"])) if lot and lot["pending"] else 0
     from_balance = min(points - from_pending, int(account["balance"]))
@@ -315,18 +346,39 @@ async def clawback(
         await _take_from_lots(unit, transaction_id, [(from_lot, from_pending)])
     if from_balance:
         await _draw_from_lots(unit, wallet, transaction_id, from_balance, first=from_lot)
+    # Held points never counted yet: taking them back counts from when they would have.
+    counts_from = unit.now
+    if lot is not None and lot["pending"]:
+        counts_from = max(unit.now, sql.to_datetime(lot["available_at"]))
+    if qualifying.kept(unit.program):
+        await qualifying.record(
+            unit.conn,
+            wallet.member_id,
+            points=-unearned,
+            occurred_at=posting.counted_at(unit),
+            counts_from=counts_from,
+            spend=posting.spend,
+        )
     return _moved(unit, wallet, transaction_id, -taken, posting, state)
 
 
-async def unearn(unit: Unit, wallet: Wallet, points: int) -> int:
+async def unearn(unit: Unit, wallet: Wallet, points: int, earned_at: datetime | None = None) -> int:
     """Lowers lifetime earnings by `points` (not below zero) without moving any: a refund of
-    points that expired before it. Returns the lifetime earnings after."""
+    points that expired before it (earned at `earned_at`). Returns the lifetime earnings after."""
     state = await _update(
         unit,
         wallet,
         "lifetime = CASE WHEN lifetime > ? THEN lifetime - ? ELSE 0 END WHERE id = ?",
         [points, points, wallet.account_id],
     )
+    if qualifying.kept(unit.program):
+        await qualifying.record(
+            unit.conn,
+            wallet.member_id,
+            points=-points,
+            occurred_at=earned_at or unit.now,
+            counts_from=unit.now,
+        )
     return int(state["lifetime"])
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from domain import events, history, idempotency, ledger, sql, text, views, wording
+from domain import events, history, idempotency, ledger, sql, text, tiers, views, wording
 from domain.actors import Actor
 from domain.clock import utcnow
 from domain.earning import bonus_line
@@ -178,7 +178,7 @@ async def enroll(
                 ),
                 counts_toward_lifetime=True,
             )
-            view = ledger.after(view, movement)
+            view = await tiers.settle(unit, ledger.after(view, movement))
         return Enrolled(view)
 
     return (await idempotency.run_once(req, program, work, Enrolled, now)).result

@@ -379,6 +379,84 @@ class ReferralAward(Model):
         indexes = (Index(fields=("referrer_id",), name="referral_award_referrer"),)
 
 
+class TierCredit(Model):
+    # What counts toward tiers, written with every ledger movement that changes lifetime
+    # points (and with every purchase's spend): the window sums `points` (or `spend`) of rows
+    # that occurred in it and count by now. Σ points over a member's rows = its lifetime points.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    # When the activity happened (a refund: when its purchase did), and from when it counts
+    # (held points: when they are released).
+    occurred_at = fields.DatetimeField()
+    counts_from = fields.DatetimeField()
+    points = fields.BigIntField(default=0)
+    # Money spent on goods, in ten-thousandths of `currency` (signed: refunds take it back).
+    spend = fields.BigIntField(default=0)
+    currency = fields.CharField(max_length=3, null=True)
+
+    class Meta:
+        table = "tier_credit"
+        indexes = (Index(fields=("member_id", "occurred_at"), name="tier_credit_member_time"),)
+
+
+class MemberTier(Model):
+    # The member's tier as it stands: raised by activity at once, lowered only by a review.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    tier_key = fields.CharField(max_length=64)
+    since = fields.DatetimeField()
+    # The latest review edge this member has been judged at (or reached its tier after).
+    reviewed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_tier"
+        indexes = (Index(fields=("reviewed_at",), name="member_tier_reviewed"),)
+
+
+class TierChange(Model):
+    # Every change of a member's tier, the first one (from nothing) included.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    from_tier = fields.CharField(max_length=64, null=True)
+    to_tier = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=16)
+    amount = fields.BigIntField()  # the window's qualifying amount that decided it
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_change"
+        indexes = (Index(fields=("member_id", "id"), name="tier_change_member"),)
+
+
+class MemberBadge(Model):
+    # A badge level a member unlocked; one row per level, never taken back. The badge engine
+    # (gamification.badge_engine) writes it, and with it the bonus transaction, once.
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "domain.Member", related_name=False, on_delete=fields.RESTRICT
+    )
+    badge = fields.CharField(max_length=64)
+    level = fields.IntField()
+    unlocked_at = fields.DatetimeField()
+    # The bonus it paid; None when the level has no bonus.
+    transaction: fields.ForeignKeyNullableRelation[LedgerTransaction] = fields.ForeignKeyField(
+        "domain.LedgerTransaction", null=True, related_name=False, on_delete=fields.RESTRICT
+    )
+
+    class Meta:
+        table = "member_badge"
+        constraints = (
+            UniqueConstraint(fields=("member_id", "badge", "level"), name="member_badge_level"),
+            CheckConstraint(check="level >= 1", name="member_badge_level_positive"),
+        )
+
+
 class LeaderboardOptOut(Model):
     # A member who asked to be left off every leaderboard; deleting the row puts it back.
     id = fields.BigIntField(primary_key=True)

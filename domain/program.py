@@ -174,8 +174,46 @@ class Referral:
 class Tier:
     key: str
     name: Text
-    threshold: int
+    threshold: int  # the qualifying amount that reaches it
     benefits: tuple[Text, ...]
+    retain: int | None = None  # the amount that keeps it at a review; None: the threshold
+    multiplier: Decimal = Decimal(1)  # on what its members earn (1: nothing more)
+
+    @property
+    def keep(self) -> int:
+        """What a review wants to see in the window for a member to keep this tier."""
+        return self.threshold if self.retain is None else self.retain
+
+
+class QualifyOn(StrEnum):
+    POINTS = "points"  # points earned (lifetime-counting, once released)
+    SPEND = "spend"  # money spent on goods, in whole units of `TierRules.spend_currency`
+
+
+class TierWindow(StrEnum):
+    LIFETIME = "lifetime"  # everything since enrolling; reviewed on the 1st of each month
+    CALENDAR_YEAR = "calendar_year"  # this calendar year; reviewed each 1 January
+    ROLLING_12_MONTHS = "rolling_12_months"  # the 12 months up to the next monthly review
+
+
+class Downgrade(StrEnum):
+    ONE_TIER = "one_tier"  # at most one tier down per review
+    TO_BASE = "to_base"  # down to what the window qualifies for, the base tier at worst
+
+
+@dataclass(frozen=True)
+class TierRules:
+    """How members reach and keep tiers. The defaults are lifetime points, one tier at a time."""
+
+    qualify_on: QualifyOn = QualifyOn.POINTS
+    window: TierWindow = TierWindow.LIFETIME
+    downgrade: Downgrade = Downgrade.ONE_TIER
+    spend_currency: str | None = None  # with qualify_on = spend: the currency counted
+
+    @property
+    def from_account(self) -> bool:
+        """Lifetime points are the wallet's own figures: no activity needs summing."""
+        return self.qualify_on is QualifyOn.POINTS and self.window is TierWindow.LIFETIME
 
 
 @dataclass(frozen=True)
@@ -225,11 +263,41 @@ class Partner:
 
 @dataclass(frozen=True)
 class Badge:
+    """Levels of one achievement over a metric (gamification.badges says how each metric is
+    counted): `levels` like (1, 10, 50) are its bronze, silver and gold."""
+
     key: str
     name: Text
     description: Text | None
     metric: str
     levels: tuple[int, ...]
+    # Listed to a member only once it has unlocked the first level, and never in the catalog.
+    hidden: bool = False
+    # Points given on unlocking each level, one per level; empty for none.
+    bonus: tuple[int, ...] = ()
+
+    def bonus_for(self, level: int) -> int:
+        """The points unlocking `level` (1-based) gives."""
+        return self.bonus[level - 1] if self.bonus else 0
+
+
+class StreakPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Consecutive days or weeks, in the program's time zone, with a qualifying activity
+    (`purchases`, or `actions:<KEY>`); `grace` missed periods in a streak do not break it
+    (gamification.streaks defines it exactly)."""
+
+    key: str
+    name: Text
+    description: Text | None
+    period: StreakPeriod
+    activity: str
+    grace: int = 0
 
 
 class BoardPeriod(StrEnum):
@@ -271,12 +339,14 @@ class Program:
     signup_points: int | None = None
     birthday_points: int | None = None
     badges: tuple[Badge, ...] = ()
+    streaks: tuple[Streak, ...] = ()
     leaderboards: tuple[Leaderboard, ...] = ()
     # How the ledger's phrases are said, by phrase (domain.wording.PHRASES); the others are said
     # in English.
     wording: Mapping[str, Text] = field(default_factory=dict)
     # Set once the program is applied: the version every transaction records.
     version: int | None = None
+    tier_rules: TierRules = TierRules()
 
     @property
     def zone(self) -> ZoneInfo:

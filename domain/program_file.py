@@ -34,18 +34,24 @@ from domain.program import (
     Cap,
     ConversionRate,
     Direction,
+    Downgrade,
     Expiry,
     Leaderboard,
     Partner,
     Period,
     Program,
     PurchaseRule,
+    QualifyOn,
     Referral,
     Reward,
     RuleKind,
     Selector,
+    Streak,
+    StreakPeriod,
     Text,
     Tier,
+    TierRules,
+    TierWindow,
 )
 from domain.wording import PHRASES, placeholders
 
@@ -58,6 +64,12 @@ LINE_KEY = re.compile(r"[^\s\x00-\x1f\x7f]{1,100}")
 BADGE_METRIC = re.compile(
     r"purchases|points_earned|referrals|redemptions|actions:[A-Z][A-Z0-9_]{1,63}"
 )
+# A badge counts what a leaderboard can rank, and also money spent in one currency, the distinct
+# partners dealt with, and the longest run of one of the program's streaks.
+BADGE_ONLY_METRIC = re.compile(
+    rf"{BADGE_METRIC.pattern}|spend:[A-Z]{{3}}|partners|streak:{ENTITY_KEY.pattern}"
+)
+STREAK_ACTIVITY = re.compile(r"purchases|actions:[A-Z][A-Z0-9_]{1,63}")
 # What a board kept for one partner can rank: its dealings carry the partner.
 PARTNER_BOARD_METRICS = ("points_earned", "purchases")
 # Digits, with at most six after the point: no exponents, underscores or spaces.
@@ -67,6 +79,7 @@ MAX_RATE = Decimal(10_000)
 MAX_MULTIPLIER = Decimal(100)
 MAX_AMOUNT = Decimal(10**12)
 MAX_DAYS = 36_500
+MAX_STREAK_GRACE = 30
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -98,11 +111,13 @@ TOP_LEVEL = {
     "signup",
     "birthday",
     "tiers",
+    "tier_rules",
     "rewards",
     "partners",
     "badges",
     "leaderboards",
     "wording",
+    "streaks",
 }
 
 
@@ -163,6 +178,7 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
 
     actions = {a.key: a for _, a in r.keyed_list(doc, "actions", ACTION_KEY, _read_action)}
     tiers = _read_tiers(r, doc)
+    tier_rules = _read_tier_rules(r, doc)
     r.tier_keys = frozenset(t.key for t in tiers)
     partners = {p.key: p for _, p in r.keyed_list(doc, "partners", ENTITY_KEY, _read_partner)}
     r.partner_keys = frozenset(partners)
@@ -173,6 +189,8 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
             r.problem(f"rewards[{index}].partner", f"no partner has the key {reward.partner!r}")
     rules = r.keyed_list(doc, "purchase_rules", ENTITY_KEY, _read_rule)
     campaigns = r.keyed_list(doc, "campaigns", ENTITY_KEY, _read_campaign)
+    streaks = r.keyed_list(doc, "streaks", ENTITY_KEY, _read_streak)
+    r.streak_keys = frozenset(streak.key for _, streak in streaks)
     badges = r.keyed_list(doc, "badges", ENTITY_KEY, _read_badge)
     boards = r.keyed_list(doc, "leaderboards", ENTITY_KEY, _read_leaderboard)
     for section, items in (("badges", badges), ("leaderboards", boards)):
@@ -180,6 +198,10 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
             action = item.metric.removeprefix("actions:")
             if item.metric.startswith("actions:") and action not in actions:
                 r.problem(f"{section}[{index}].metric", f"no action has the key {action!r}")
+    for index, streak in streaks:
+        action = streak.activity.removeprefix("actions:")
+        if streak.activity.startswith("actions:") and action not in actions:
+            r.problem(f"streaks[{index}].activity", f"no action has the key {action!r}")
     referral = _read_referral(r, doc)
     signup = _read_points_section(r, doc, "signup")
     birthday = _read_points_section(r, doc, "birthday")
@@ -207,8 +229,10 @@ def _read_program(r: _Reader, doc: dict[str, Any], source: str) -> Program | Non
         signup_points=signup,
         birthday_points=birthday,
         badges=tuple(badge for _, badge in badges),
+        streaks=tuple(streak for _, streak in streaks),
         leaderboards=tuple(board for _, board in boards),
         wording=wording,
+        tier_rules=tier_rules,
     )
 
 
@@ -256,13 +280,49 @@ def _read_action(r: _Reader, item: dict[str, Any], path: str, key: str) -> Actio
 
 
 def _read_tier(r: _Reader, item: dict[str, Any], path: str, key: str) -> Tier | None:
-    r.only_keys(item, path, {"key", "name", "threshold", "benefits"})
+    r.only_keys(item, path, {"key", "name", "threshold", "benefits", "retain", "multiplier"})
     name = r.text(item, f"{path}.name", required=True)
     threshold = r.integer(item, f"{path}.threshold", low=0, high=MAX_POINTS, required=True)
     benefits = r.text_list(item, f"{path}.benefits")
+    retain = r.integer(item, f"{path}.retain", low=0, high=MAX_POINTS)
+    if retain is not None and threshold is not None and retain > threshold:
+        r.problem(f"{path}.retain", "must be at most the tier's threshold")
+        retain = None
+    multiplier = Decimal(1)
+    if "multiplier" in item:
+        multiplier = r.multiplier(item, f"{path}.multiplier") or Decimal(1)
     if name is None or threshold is None:
         return None
-    return Tier(key=key, name=name, threshold=threshold, benefits=benefits)
+    return Tier(
+        key=key,
+        name=name,
+        threshold=threshold,
+        benefits=benefits,
+        retain=retain,
+        multiplier=multiplier,
+    )
+
+
+def _read_tier_rules(r: _Reader, doc: dict[str, Any]) -> TierRules:
+    """How tiers are reached and kept: `[tier_rules]`, every key optional."""
+    table = r.table(doc, "tier_rules")
+    r.only_keys(table, "tier_rules", {"qualify_on", "window", "downgrade", "spend_currency"})
+    qualify_on = r.choice(table, "tier_rules.qualify_on", QualifyOn) or QualifyOn.POINTS
+    window = r.choice(table, "tier_rules.window", TierWindow) or TierWindow.LIFETIME
+    downgrade = r.choice(table, "tier_rules.downgrade", Downgrade) or Downgrade.ONE_TIER
+    currency = r.string(table, "tier_rules.spend_currency", pattern=CURRENCY_CODE)
+    if qualify_on is QualifyOn.SPEND and currency is None and "spend_currency" not in table:
+        r.problem(
+            "tier_rules.spend_currency",
+            'is required with qualify_on = "spend": the currency whose spending counts',
+        )
+    elif currency is not None and qualify_on is not QualifyOn.SPEND:
+        r.problem("tier_rules.spend_currency", 'has no meaning unless qualify_on = "spend"')
+    elif currency is not None and currency not in r.currencies:
+        r.problem("tier_rules.spend_currency", "is not a currency of purchases.rates")
+    return TierRules(
+        qualify_on=qualify_on, window=window, downgrade=downgrade, spend_currency=currency
+    )
 
 
 def _read_tiers(r: _Reader, doc: dict[str, Any]) -> tuple[Tier, ...]:
@@ -446,14 +506,74 @@ def _read_campaign(r: _Reader, item: dict[str, Any], path: str, key: str) -> Cam
 
 
 def _read_badge(r: _Reader, item: dict[str, Any], path: str, key: str) -> Badge | None:
-    r.only_keys(item, path, {"key", "name", "description", "metric", "levels"})
+    r.only_keys(item, path, {"key", "name", "description", "metric", "levels", "hidden", "bonus"})
     name = r.text(item, f"{path}.name", required=True)
     description = r.text(item, f"{path}.description")
-    metric = r.string(item, f"{path}.metric", required=True, pattern=BADGE_METRIC)
+    metric = r.string(item, f"{path}.metric", required=True, pattern=BADGE_ONLY_METRIC)
+    kind, _, of = (metric or "").partition(":")
+    if kind == "spend" and of not in r.currencies:
+        r.problem(f"{path}.metric", f"{of} is not a currency of purchases.rates")
+        metric = None
+    if kind == "streak" and of not in r.streak_keys:
+        r.problem(f"{path}.metric", f"no streak has the key {of!r}")
+        metric = None
     levels = r.levels(item, f"{path}.levels")
-    if name is None or metric is None or not levels:
+    hidden = r.boolean(item, f"{path}.hidden")
+    bonus = _read_bonus(r, item, f"{path}.bonus", levels)
+    if name is None or metric is None or not levels or bonus is None:
         return None
-    return Badge(key=key, name=name, description=description, metric=metric, levels=levels)
+    return Badge(
+        key=key,
+        name=name,
+        description=description,
+        metric=metric,
+        levels=levels,
+        hidden=hidden,
+        bonus=bonus,
+    )
+
+
+def _read_bonus(
+    r: _Reader, item: dict[str, Any], path: str, levels: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """Points per level: one number for every level, or a list with one per level."""
+    value = item.get("bonus")
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        if levels and len(value) != len(levels):
+            r.problem(path, f"give one number per level ({len(levels)}), or one for them all")
+            return None
+        given = [
+            r.integer({f"bonus[{index}]": points}, f"{path}[{index}]", low=0, high=MAX_POINTS)
+            for index, points in enumerate(value)
+        ]
+        if any(points is None for points in given):
+            return None
+        return tuple(points for points in given if points is not None)
+    points = r.integer(item, path, low=0, high=MAX_POINTS)
+    if points is None:
+        return None
+    return tuple(points for _ in levels)
+
+
+def _read_streak(r: _Reader, item: dict[str, Any], path: str, key: str) -> Streak | None:
+    r.only_keys(item, path, {"key", "name", "description", "period", "activity", "grace"})
+    name = r.text(item, f"{path}.name", required=True)
+    description = r.text(item, f"{path}.description")
+    period = r.choice(item, f"{path}.period", StreakPeriod, required=True)
+    activity = r.string(item, f"{path}.activity", required=True, pattern=STREAK_ACTIVITY)
+    grace = r.integer(item, f"{path}.grace", low=0, high=MAX_STREAK_GRACE) or 0
+    if name is None or period is None or activity is None:
+        return None
+    return Streak(
+        key=key,
+        name=name,
+        description=description,
+        period=period,
+        activity=activity,
+        grace=grace,
+    )
 
 
 def _read_leaderboard(r: _Reader, item: dict[str, Any], path: str, key: str) -> Leaderboard | None:
@@ -554,6 +674,7 @@ class _Reader:
         self.currencies: frozenset[str] = frozenset()
         self.tier_keys: frozenset[str] = frozenset()
         self.partner_keys: frozenset[str] = frozenset()
+        self.streak_keys: frozenset[str] = frozenset()
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -622,6 +743,14 @@ class _Reader:
             else:
                 good.append(item)
         return tuple(good)
+
+    def boolean(self, parent: dict[str, Any], path: str) -> bool:
+        """true or false; false when left out."""
+        value = parent.get(self._leaf(path), False)
+        if not isinstance(value, bool):
+            self.problem(path, "must be true or false")
+            return False
+        return value
 
     def choice(
         self, parent: dict[str, Any], path: str, kinds: type[E], required: bool = False

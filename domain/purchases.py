@@ -14,9 +14,11 @@ from domain import (
     idempotency,
     ledger,
     members,
+    qualifying,
     referrals,
     sql,
     text,
+    tiers,
     views,
     wording,
 )
@@ -186,6 +188,7 @@ async def record(
             )
         transaction = None
         held = hold(unit.program, actor)
+        spent = (award.eligible_amount, purchase.currency) if award.eligible_amount > 0 else None
         if award.points > 0:
             movement = await ledger.credit(
                 unit,
@@ -200,12 +203,23 @@ async def record(
                     description=wording.text(unit.program, "purchase", {"order": data.order_id}),
                     breakdown=award.breakdown_json(),
                     occurred_at=occurred_at,
+                    spend=spent,
                 ),
                 counts_toward_lifetime=True,
                 pending_days=held,
             )
             transaction = movement.transaction
             member = ledger.after(member, movement)
+        elif spent is not None and qualifying.kept(unit.program):
+            # Earned nothing, yet spent money: that still counts toward tiers.
+            await qualifying.record(
+                unit.conn,
+                wallet.member_id,
+                points=0,
+                occurred_at=when,
+                counts_from=unit.now + timedelta(days=held),
+                spend=spent,
+            )
         try:
             row = await sql.row(
                 unit.conn,
@@ -274,6 +288,7 @@ async def record(
                 unit, member, purchase, award, bought.id, held
             )
         await charge_budgets(unit, evaluated)
+        member = await tiers.settle(unit, member)
         return Recorded(member=member, purchase=bought, transaction=transaction)
 
     attempts = 0
@@ -327,7 +342,7 @@ async def evaluate(
     program = unit.program
     at = earning.Circumstances(
         occurred_at=when,
-        tier=program.tier_for(member.qualifying_points).key,
+        tier=program.tiers[tiers.current(program, member)].key,
         partner=actor.partner_key,
     )
     campaigns = earning.active_campaigns(program, at)

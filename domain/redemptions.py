@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain import events, idempotency, ledger, members, sql, views, wording
+from domain import events, idempotency, ledger, members, sql, tier_rules, views, wording
 from domain.actors import Actor, ActorKind
 from domain.errors import DomainError, ErrorCode, Forbidden, NotFound
 from domain.models import Redemption, RewardStock
@@ -84,7 +84,7 @@ async def stock_left(
 class Standing:
     """What redeeming a reward is judged on, for one member at one moment."""
 
-    qualifying_points: int  # what tiers count (views.MemberView.qualifying_points)
+    tier: str | None  # the member's stored tier (views.MemberView.tier; None: the base)
     balance: int  # spendable points
     redeemed_in_period: int  # its redemptions of the reward in the limit's current period
     stock_left: int | None  # units the reward has left; None: unlimited
@@ -95,16 +95,15 @@ def refusal(program: Program, reward: Reward, standing: Standing) -> DomainError
     and `Reward.availability` foretells. When several apply, the first of these is the answer:
     the tier (NOT_ELIGIBLE), the points (INSUFFICIENT_POINTS), the member's own limit
     (LIMIT_EXCEEDED), the stock (OUT_OF_STOCK)."""
-    if reward.min_tier is not None:
-        tier = program.tier_for(standing.qualifying_points)
-        if program.tier_rank(tier.key) < program.tier_rank(reward.min_tier):
-            needed = program.tier(reward.min_tier)
-            named = needed.name.get() if needed else reward.min_tier
-            return DomainError(
-                ErrorCode.NOT_ELIGIBLE,
-                f"{reward.name.get()} is for {named} members and above.",
-                "rewardId",
-            )
+    reached = tier_rules.position(program.tiers, standing.tier)
+    if reward.min_tier is not None and reached < program.tier_rank(reward.min_tier):
+        needed = program.tier(reward.min_tier)
+        named = needed.name.get() if needed else reward.min_tier
+        return DomainError(
+            ErrorCode.NOT_ELIGIBLE,
+            f"{reward.name.get()} is for {named} members and above.",
+            "rewardId",
+        )
     if standing.balance < reward.points_cost:
         return ledger.InsufficientPoints(reward.points_cost)
     if reward.limit is not None and standing.redeemed_in_period >= reward.limit.count:
@@ -186,7 +185,7 @@ async def redeem(
         found = await ledger.current(unit, await members.find(member))
         wallet = ledger.Wallet.of(found)
         standing = Standing(
-            qualifying_points=found.qualifying_points,
+            tier=found.tier,
             balance=found.balance,
             redeemed_in_period=(
                 await redeemed_in_period(unit.conn, unit.program, found.id, [reward], unit.now)

@@ -7,7 +7,7 @@ member is referred only when it enrolls, by someone already enrolled.
 
 from __future__ import annotations
 
-from domain import earning, events, ledger, members, sql, views, wording
+from domain import earning, events, ledger, members, sql, tiers, views, wording
 from domain.earning import bonus_line
 from domain.transaction_kind import TransactionKind
 from domain.unit import Unit
@@ -80,7 +80,7 @@ async def reward_first_purchase(
         or int(count["n"] if count else 0) < referral.max_per_referrer
     )
     if referrer_paid:
-        await ledger.credit(
+        paid_referrer = await ledger.credit(
             unit,
             ledger.Wallet.of(referrer),
             referral.referrer_points,
@@ -99,6 +99,7 @@ async def reward_first_purchase(
             counts_toward_lifetime=True,
             pending_days=pending_days,
         )
+        await tiers.settle(unit, ledger.after(referrer, paid_referrer))
     unit.emit(
         events.ReferralRewarded(
             member_id=referee.id,

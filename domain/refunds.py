@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from domain import events, idempotency, ledger, members, sql, text, views, wording
+from domain import events, idempotency, ledger, members, qualifying, sql, text, views, wording
 from domain.actors import Actor, partner_of
 from domain.errors import DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
 from domain.money import canonical, parse_amount
@@ -148,15 +148,29 @@ async def refund(
                     reference=found["order_id"],
                     description=wording.text(unit.program, "refund", {"order": found["order_id"]}),
                     reverses_id=found["transaction_id"],
+                    earned_at=sql.to_datetime(found["occurred_at"]),
                 ),
                 unearned=unearned,
             )
             transaction = movement.transaction
             member = ledger.after(member, movement)
         elif unearned > 0:
-            lifetime = await ledger.unearn(unit, ledger.Wallet.of(member), unearned)
+            lifetime = await ledger.unearn(
+                unit, ledger.Wallet.of(member), unearned, sql.to_datetime(found["occurred_at"])
+            )
             member = replace(member, lifetime=lifetime)
         transaction_id = None if transaction is None else transaction.id
+        eligible = Decimal(str(found["eligible_amount"]))
+        if eligible > 0 and qualifying.kept(unit.program):
+            # Money spent counts for tiers less what is refunded, in proportion.
+            await qualifying.record(
+                unit.conn,
+                member.id,
+                points=0,
+                occurred_at=sql.to_datetime(found["occurred_at"]),
+                counts_from=unit.now,
+                spend=(-(eligible * this / total), found["currency"]),
+            )
         await sql.execute(
             unit.conn,
             "INSERT INTO purchase_refund (purchase_id, source, amount, points, transaction_id, "

@@ -76,6 +76,10 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"a result cannot hold {type(value).__name__}")
 
 
+def _defaulted(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
 @functools.cache
 def _hints(kind: type) -> dict[str, Any]:
     return typing.get_type_hints(kind)
@@ -100,7 +104,8 @@ def _read(kind: Any, data: Any, name: typing.Callable[[str], str]) -> Any:
             **{
                 f.name: _read(hints[f.name], data[name(f.name)], name)
                 for f in dataclasses.fields(kind)
-                if f.init
+                # A field added since the result was stored takes its default.
+                if f.init and (name(f.name) in data or not _defaulted(f))
             }
         )
     if kind is datetime:

@@ -16,6 +16,7 @@ class TransactionKind(StrEnum):
     REPAY = "REPAY"
     EXPIRE = "EXPIRE"
     ADJUST = "ADJUST"
+    BADGE = "BADGE"
 
     @property
     def meaning(self) -> str:
@@ -33,4 +34,5 @@ _MEANINGS = {
     TransactionKind.REPAY: "Points owed after a refund, repaid from later earnings.",
     TransactionKind.EXPIRE: "Points that reached their expiry date unspent (negative).",
     TransactionKind.ADJUST: "The operator's correction, with its reason (either sign).",
+    TransactionKind.BADGE: "The bonus for unlocking a level of a badge.",
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from domain import redemptions, sql
+from domain import qualifying, redemptions, sql
 from domain.models import CampaignBudget, ProgramVersion
 from domain.program import Program
 from domain.program_file import load_program
@@ -38,7 +38,10 @@ async def apply(program: Program) -> Program:
     its version number set; transactions posted under it will say so."""
     current = await latest()
     if current is None or current.digest != program.digest:
+        before = None if current is None else program_of(current)
         current = await _record(program)
+        if qualifying.kept(program) and (before is None or not qualifying.kept(before)):
+            await qualifying.rebuild(sql.connection())
     return await _ready(replace(program, version=current.id))
 
 
@@ -55,7 +58,7 @@ async def in_force(configured: Program | None) -> InForce:
         return InForce(
             program, sql.to_datetime(current.applied_at), seeded=True, configured_differs=False
         )
-    program = await _ready(_program_of(current))
+    program = await _ready(program_of(current))
     return InForce(
         program,
         sql.to_datetime(current.applied_at),
@@ -69,7 +72,7 @@ async def live(configured: Program | None) -> Program:
     configured program an empty database would take."""
     current = await latest()
     if current is not None:
-        return _program_of(current)
+        return program_of(current)
     if configured is None:
         raise NoProgram("the database has no program version yet, and no file was given")
     return configured
@@ -79,7 +82,8 @@ async def _record(program: Program) -> ProgramVersion:
     return await ProgramVersion.create(digest=program.digest, source=program.source)
 
 
-def _program_of(version: ProgramVersion) -> Program:
+def program_of(version: ProgramVersion) -> Program:
+    """The program a recorded version holds, its number set."""
     return replace(load_program(version.source), version=version.id)
 
 

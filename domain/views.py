@@ -30,12 +30,13 @@ class MemberView:
     pending: int
     lifetime: int
     debt: int
+    tier: str | None = None  # the stored tier's key; None: never given one (the base tier)
 
     @property
     def qualifying_points(self) -> int:
-        """What tiers count: lifetime earnings less those still pending. Points a return may
-        yet take back never lift a tier (nor open a reward or campaign kept for one); they
-        count once released."""
+        """What lifetime-points tiers count: lifetime earnings less those still pending. Points
+        a return may yet take back never lift a tier (nor open a reward or campaign kept for
+        one); they count once released. Windowed tiers sum `domain.qualifying` instead."""
         return max(self.lifetime - self.pending, 0)
 
 
@@ -147,8 +148,9 @@ def purchase_view(r: dict[str, Any]) -> PurchaseView:
 
 MEMBER_SELECT = (
     "SELECT m.id, m.external_id, m.display_name, m.email, m.birthday, m.referral_code, "
-    "m.created_at, m.referred_by_id, m.account_id, a.balance, a.pending, a.lifetime, a.debt "
-    "FROM member m JOIN account a ON a.id = m.account_id"
+    "m.created_at, m.referred_by_id, m.account_id, a.balance, a.pending, a.lifetime, a.debt, "
+    "mt.tier_key FROM member m JOIN account a ON a.id = m.account_id "
+    "LEFT JOIN member_tier mt ON mt.member_id = m.id"
 )
 
 
@@ -167,6 +169,7 @@ def member_view(r: dict[str, Any]) -> MemberView:
         pending=int(r["pending"]),
         lifetime=int(r["lifetime"]),
         debt=int(r["debt"]),
+        tier=r.get("tier_key"),
     )
 
 

@@ -35,6 +35,7 @@ PHRASES: Mapping[str, str] = {
     "base": "{rate} points per {currency} on {amount}",
     "base_one": "1 point per {currency} on {amount}",
     "multiplier": "{name}: x{multiplier}",
+    "tier_multiplier": "{name} tier: x{multiplier}",
     "per_product": "{name}: {units} x {points}",
     "per_product_capped": "{name}: {units} x {points} (at most {max_units} a purchase)",
     "spend_threshold": "{name}: spent {amount} or more",
@@ -45,6 +46,8 @@ PHRASES: Mapping[str, str] = {
     "referred_by_friend": "Referred by a friend",
     "friend_referred": "A friend you referred",
     "birthday_bonus": "Birthday bonus",
+    # A badge level's bonus (its line and its transaction). {name} is the badge's.
+    "badge_bonus": "Badge unlocked: {name}, level {level}",
     # Descriptions of transactions. {name} is the reward's.
     "purchase": "Purchase {order}",
     "referee_welcome": "Welcome bonus: a friend referred you",
@@ -65,7 +68,7 @@ _BONUS_DESCRIPTIONS = {
     "friend_referred": "referrer_bonus",
     "birthday_bonus": "birthday",
 }
-_PURCHASE_RULES = ("base", "rule:", "campaign:")
+_PURCHASE_RULES = ("base", "rule:", "campaign:", "tier:")
 
 
 @lru_cache(maxsize=512)  # a fixed set of templates, asked for every line of every history
@@ -186,6 +189,9 @@ def _description_of(
         phrase = _phrase_of_line(first, program)
         if phrase == "action":
             return "action", {}, rule
+        if phrase == "badge_bonus":
+            values = first.get("values")
+            return phrase, values if isinstance(values, dict) else {}, rule
         if phrase in _BONUS_DESCRIPTIONS:
             return _BONUS_DESCRIPTIONS[phrase], {}, ""
         if kind == "EARN" and reference and rule.startswith(_PURCHASE_RULES):
@@ -248,9 +254,14 @@ def _named(program: Program, rule: str) -> Text | None:
     if kind == "action":
         action = program.actions.get(key)
         return action.name if action else None
+    if kind == "tier":
+        tier = program.tier(key)
+        return tier.name if tier else None
     if kind == "reward":
         reward = program.rewards.get(key)
         return reward.name if reward else None
+    if kind == "badge":
+        return next((b.name for b in program.badges if b.key == key), None)
     return None
 
 

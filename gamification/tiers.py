@@ -1,8 +1,8 @@
-"""Where a member stands among the program's tiers: a pure function of qualifying points.
+"""Where a member's qualifying amount alone would put it among the program's tiers.
 
-Qualifying points are lifetime earnings that are no longer pending (`MemberView.
-qualifying_points`): points a return may yet take back never lift a tier. Qualification windows
-(points earned in the last 12 months, say) will narrow that without changing this arithmetic.
+A member's tier itself is stored (domain.tiers): raised at once by activity, lowered only by
+a review. This is the arithmetic of the threshold alone, as `domain.tier_rules.standing` does
+it for a stored tier: a tier reached, the next, and how far along.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.program import Tier, tier_index
+from domain.tier_rules import standing
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,5 @@ def tier_progress(qualifying_points: int, tiers: Sequence[Tier]) -> TierProgress
     if not tiers:
         raise ValueError("a program has at least one tier")
     points = max(qualifying_points, 0)
-    index = tier_index(points, tiers)
-    current = tiers[index]
-    following = tiers[index + 1] if index + 1 < len(tiers) else None
-    if following is None:
-        return TierProgress(current=current, next=None, progress=1.0, points_to_next=None)
-    span = following.threshold - current.threshold
-    done = points - current.threshold
-    return TierProgress(
-        current=current,
-        next=following,
-        progress=min(max(done / span, 0.0), 1.0),
-        points_to_next=following.threshold - points,
-    )
+    found = standing(tier_index(points, tiers), points, tiers)
+    return TierProgress(found.current, found.next, found.progress, found.to_next)

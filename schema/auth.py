@@ -6,7 +6,7 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -39,6 +39,8 @@ class Credentials:
 class Caller:
     actor: Actor
     member: views.MemberView | None = None
+    # Until when the credentials hold: a member token's exp, with the leeway; None for keys.
+    valid_until: datetime | None = None
 
 
 async def identify(
@@ -101,4 +103,5 @@ async def _member(token: str, credentials: Credentials) -> Caller:
     actor = Actor(
         ActorKind.MEMBER, external_id=external_id, member_id=None if member is None else member.id
     )
-    return Caller(actor, member)
+    valid_until = datetime.fromtimestamp(int(claims["exp"]) + CLOCK_LEEWAY_SECONDS, UTC)
+    return Caller(actor, member, valid_until)

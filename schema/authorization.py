@@ -24,6 +24,7 @@ from domain.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from partners import links
 from schema import ids
 from schema.context import Context
+from schema.http_errors import ErrorCode as RequestCode
 
 
 class ForbiddenError(GraphQLError):
@@ -271,3 +272,35 @@ def standing_of(ctx: Context) -> int | None:
 def sees_private_details(ctx: Context, member_id: int) -> bool:
     """Email, birthday, referral code: the member itself and the operator only, not partners."""
     return ctx.actor.is_admin or ctx.actor.member_id == member_id
+
+
+def member_watched_by(ctx: Context, member_id: strawberry.ID | None) -> int:
+    """Whose live events (`memberEvents`) the caller may follow: a member its own, with or
+    without naming itself; the operator any member, named by `memberId`. Partners are refused:
+    the subscription carries badges, tiers and ranks, which are not a partner's dealings.
+    Without credentials: UNAUTHENTICATED, said the same whoever is named."""
+    actor = ctx.actor
+    if actor.kind is ActorKind.ANONYMOUS:
+        raise GraphQLError(
+            'Sign in to follow live events: send {"authorization": "Bearer <token>"} as '
+            "the connection_init payload (or X-API-Key for the operator).",
+            extensions={"code": RequestCode.UNAUTHENTICATED.value},
+        )
+    if actor.kind is ActorKind.PARTNER:
+        raise Forbidden(
+            "Partners cannot follow members' live events: they carry badges, tiers and "
+            "ranks, which are not a partner's dealings.",
+            "memberId",
+        )
+    if actor.is_admin:
+        if member_id is None:
+            raise InvalidInput("memberId", "Say which member to watch: give memberId.")
+        return ids.int_key_of(member_id, "Member", "memberId")
+    if member_id is not None and (
+        actor.member_id is None
+        or ids.int_key_of(member_id, "Member", "memberId") != actor.member_id
+    ):
+        raise Forbidden("A member can watch only its own events.", "memberId")
+    if actor.member_id is None:
+        raise NotFound("Member (enroll first)", "memberId")
+    return actor.member_id

@@ -42,7 +42,7 @@ from schema.partners.types import Partner, PartnerApiKey
 from schema.program.types import Badge, Campaign, LeaderboardDefinition, Tier
 from schema.purchases.types import Purchase
 from schema.rewards.types import Redemption, Reward
-from schema.root import Mutation, Query
+from schema.root import Mutation, Query, Subscription
 from schema.selection_limits import check_selections
 
 MAX_DEPTH = 10
@@ -212,6 +212,9 @@ class CoalitionSchema(strawberry.Schema):
                 extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE.value},
             )
             return StrawberryExecutionResult(data=None, errors=[error])
+        if allowed_operation_types is not None:
+            # Subscriptions are served over the websocket only (schema.websocket).
+            allowed_operation_types = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
         return await super().execute(
             query,
             variable_values,
@@ -242,6 +245,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     return CoalitionSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Member,
             PointTransaction,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +13,7 @@ from domain.actors import Actor
 from domain.clock import Clock
 from domain.program import Program
 from gamification.leaderboards import Leaderboards
+from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.loaders import Loaders
 
@@ -29,6 +31,12 @@ class Context:
     keys: KeyRing
     # Which members a partner may see, worked out once per request.
     dealt_with: dict[int, bool] = field(default_factory=dict)
+    # Over the websocket: the worker's live subscribers, and the connection_init payload.
+    live: MemberEvents | None = None
+    connection_params: dict[str, object] | None = None
+    # Until when the caller's credentials hold (a member token's exp); a websocket is closed
+    # then.
+    valid_until: datetime | None = None
     # The program's leaderboards over the app's Redis; None where there is no Redis to ask.
     leaderboards: Leaderboards | None = None
 

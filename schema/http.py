@@ -15,14 +15,20 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
+from domain.actors import ANONYMOUS
 from domain.clock import Clock
 from domain.program import Program
 from gamification.leaderboards import Leaderboards
+from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.auth import Credentials, Unauthenticated, identify
 from schema.context import Context, preferred_language
@@ -36,6 +42,13 @@ from schema.http_errors import (
     refusal_response,
 )
 from schema.loaders import Loaders
+from schema.websocket import (
+    HEARTBEAT_SECONDS,
+    Socket,
+    TransportWS,
+    connection_credentials,
+    refuse,
+)
 
 # GraphiQL and React, vendored with their licences (graphiql/README.md): the page loads
 # nothing from any other host.
@@ -83,6 +96,10 @@ def _is_internal(data: GraphQLHTTPResponse) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # Subscriptions, over graphql-transport-ws only (schema.websocket).
+    graphql_transport_ws_handler_class = TransportWS
+    websocket_adapter_class = Socket
+
     def __init__(
         self,
         schema: BaseSchema,
@@ -92,13 +109,21 @@ class GraphQLView(GraphQL[Context, None]):
         clock: Callable[[], Clock],
         keys: KeyRing,
         graphiql: bool,
+        live: Callable[[], MemberEvents | None] = lambda: None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
         leaderboards: Callable[[], Leaderboards] | None = None,
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
         self.credentials = credentials
         self.program = program
         self.clock = clock
         self.keys = keys
+        self.live = live
+        self.heartbeat_seconds = heartbeat_seconds
         self.leaderboards = leaderboards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,6 +177,20 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         clock = self.clock()
+        if isinstance(request, WebSocket):
+            # Who is calling is known at connection_init (on_ws_connect).
+            program = self.program()
+            return Context(
+                request=request,
+                response=response,
+                actor=ANONYMOUS,
+                program=program,
+                language=preferred_language(request.headers.get("accept-language"), program),
+                loaders=Loaders(program, clock),
+                clock=clock,
+                keys=self.keys,
+                live=self.live(),
+            )
         try:
             caller = await identify(request.headers, self.credentials, self.keys, clock.now())
         except Unauthenticated as error:
@@ -173,6 +212,19 @@ class GraphQLView(GraphQL[Context, None]):
             keys=self.keys,
             leaderboards=self.leaderboards() if self.leaderboards else None,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Who the websocket's caller is, from its connection_init payload or else its upgrade
+        request; wrong credentials refuse the connection (schema.websocket)."""
+        try:
+            headers = connection_credentials(context.connection_params, context.request.headers)
+            caller = await identify(headers, self.credentials, self.keys, context.clock.now())
+        except Unauthenticated as error:
+            refuse(context, str(error))
+            raise ConnectionRejectionError from None
+        context.actor = caller.actor
+        context.valid_until = caller.valid_until
+        return UNSET
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -245,6 +297,15 @@ class GraphQLView(GraphQL[Context, None]):
             )
         except HTTPException as error:
             cause = error.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.SUBSCRIPTION
+            ):
+                raise Refused(
+                    ErrorCode.BAD_REQUEST,
+                    "Subscriptions are served over the websocket at /graphql "
+                    "(graphql-transport-ws), not over HTTP.",
+                ) from None
             if isinstance(cause, InvalidOperationTypeError) and request_adapter.method == "GET":
                 raise Refused(
                     ErrorCode.METHOD_NOT_ALLOWED,

@@ -59,6 +59,9 @@ class ErrorCode(StrEnum):
     QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
     # A fault of ours; its message is masked in production.
     INTERNAL = "INTERNAL"
+    # What is asked for depends on a store that cannot be reached now (live events on Redis);
+    # asking again later may succeed.
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 STATUS = {

@@ -9,9 +9,10 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domain import history, redemptions, sql, views
+from domain import history, redemptions, sql, tiers, views
 from domain.clock import Clock
 from domain.program import Program
+from gamification import badge_engine
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -95,6 +96,31 @@ class Loaders:
         return DataLoader(load_fn=pending)
 
     @cached_property
+    def tier_amounts(self) -> DataLoader[int, int]:
+        """Members' qualifying amounts in the current tier window (windowed programs only)."""
+        program, clock = self.program, self.clock
+
+        async def amounts(members: list[int]) -> list[int]:
+            found = await tiers.window_amounts(sql.connection(), program, members, clock.now())
+            return [found[m] for m in members]
+
+        return DataLoader(load_fn=amounts)
+
+    @cached_property
+    def tier_changes(self) -> DataLoader[tuple[int, int], list[tiers.TierChangeView]]:
+        async def changes(keys: list[tuple[int, int]]) -> list[list[tiers.TierChangeView]]:
+            wanted: dict[int, list[int]] = defaultdict(list)
+            for member, limit in keys:
+                wanted[limit].append(member)
+            found: dict[tuple[int, int], list[tiers.TierChangeView]] = {}
+            for limit, members in wanted.items():
+                for member, rows in (await tiers.changes(sql.connection(), members, limit)).items():
+                    found[(member, limit)] = rows
+            return [found[key] for key in keys]
+
+        return DataLoader(load_fn=changes)
+
+    @cached_property
     def stock(self) -> DataLoader[str, int | None]:
         program = self.program
 
@@ -126,3 +152,17 @@ class Loaders:
             return [counts.get(key, 0) for key in keys]
 
         return DataLoader(load_fn=redeemed)
+
+    @cached_property
+    def gamification(self) -> DataLoader[int, badge_engine.Snapshot]:
+        """Members' badge metrics, unlocked levels and streaks: one statement per kind of
+        metric the program counts, for any number of members and badges."""
+        program, clock = self.program, self.clock
+
+        async def snapshots(members: list[int]) -> list[badge_engine.Snapshot]:
+            found = await badge_engine.snapshots(
+                sql.connection(), program, members, clock.now(), with_streaks=program.streaks
+            )
+            return [found[m] for m in members]
+
+        return DataLoader(load_fn=snapshots)

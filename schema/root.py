@@ -22,6 +22,7 @@ from schema.context import Context
 from schema.leaderboards.mutations import LeaderboardMutations
 from schema.leaderboards.queries import LeaderboardQueries
 from schema.ledger.types import PointTransaction
+from schema.live.subscriptions import LiveSubscriptions
 from schema.members.mutations import MemberMutations
 from schema.members.queries import MemberQueries, visible_member
 from schema.partners.mutations import PartnerMutations
@@ -74,7 +75,8 @@ def _programs_own(ctx: Context, type_name: str, key: str) -> Node | None:
         reward = prog.rewards.get(key)
         return Reward.of(reward, prog, ctx.language) if reward else None
     if type_name == "Badge":
-        badge = next((b for b in prog.badges if b.key == key), None)
+        # A hidden badge is not found this way: its name would give it away.
+        badge = next((b for b in prog.badges if b.key == key and not b.hidden), None)
         return Badge.of(badge, ctx.language) if badge else None
     if type_name == "Partner":
         partner = prog.partners.get(key)
@@ -151,4 +153,8 @@ Mutation = merge_types(
 Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
     "What can be done. Every mutation does all it is asked or nothing, and says why in its "
     "payload's userErrors; those that take an idempotencyKey answer a repeat as the first call."
+)
+Subscription = merge_types("Subscription", (LiveSubscriptions,))
+Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be followed as it happens, over the websocket at /graphql (graphql-transport-ws)."
 )

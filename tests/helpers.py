@@ -101,7 +101,7 @@ class API:
         """Applies another program (a Program, or program-file text) to the running app."""
         if isinstance(program, str):
             program = load_program(program)
-        applied = await prepare(program)
+        applied = await prepare(program, self.runtime.clock.now())
         self.runtime.program = self.stores.program = applied
         return applied
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import preferences, views
+from domain import events, preferences, tier_rules, tiers, views
 from domain.program import BoardPeriod
-from gamification.tiers import tier_progress
 from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
-from schema.common import AFTER, FIRST, Connection, Node, connection, page_size
+from schema.common import AFTER, FIRST, Connection, Node, connection, expose_enum, page_size
 from schema.context import Context
+from schema.gamification.types import BadgeProgress, StreakProgress
 from schema.ledger.types import PointTransaction
 from schema.program.types import Tier
 from schema.rewards.types import Redemption
@@ -23,14 +23,72 @@ if TYPE_CHECKING:
     from schema.leaderboards.types import LeaderboardEntry
 
 
-@strawberry.type(description="Where a member stands among the tiers, and how far the next is.")
+@strawberry.type(
+    description="Where a member stands among the tiers: its tier (kept until a review lowers "
+    "it), how far the next is, and what keeps the current one. Amounts are in what the "
+    "program's tiers count (`tierRules.qualifyOn`): points, or whole units of the spend "
+    "currency."
+)
 class TierStatus:
-    current: Tier = strawberry.field(description="The member's tier now.")
-    next: Tier | None = strawberry.field(description="The tier above; null at the top.")
-    progress: float = strawberry.field(description="0 to 1, of the way to the next tier.")
-    points_to_next: int | None = strawberry.field(
-        description="Whole points still to earn for the next tier; null at the top."
+    current: Tier = strawberry.field(
+        description="The member's tier now: raised at once when activity reaches a higher "
+        "threshold, lowered only by a review."
     )
+    next: Tier | None = strawberry.field(description="The tier above; null at the top.")
+    progress: float = strawberry.field(
+        description="0 to 1, of the way from the current tier's threshold to the next one's, "
+        "by this window's qualifying amount; 1 at the top."
+    )
+    points_to_next: int | None = strawberry.field(
+        description="Still to earn in this window for the next tier (points, or whole units "
+        "of the spend currency); null at the top."
+    )
+    qualifying_amount: int = strawberry.field(
+        description="What counts toward tiers in this window so far: points no longer pending "
+        "(less refunds), or whole units of the spend currency."
+    )
+    retain_by: int = strawberry.field(
+        description="Still needed in this window to keep the current tier at the next review; "
+        "0 when it is kept already."
+    )
+    window_starts_at: datetime | None = strawberry.field(
+        description="Where the window whose activity counts began; null for lifetime tiers."
+    )
+    review_at: datetime = strawberry.field(
+        description="The next review, where this window ends: a member below its tier's "
+        "retain threshold then goes down (one tier, or to what it still reaches)."
+    )
+
+
+expose_enum(
+    events.TierChangeReason,
+    name="TierChangeReason",
+    description="Why a member's tier changed.",
+    meanings={
+        events.TierChangeReason.QUALIFIED: "Activity reached a higher tier's threshold.",
+        events.TierChangeReason.REVIEW: "A review found the window below the tier's retain "
+        "threshold.",
+    },
+)
+
+
+@strawberry.type(description="A change of a member's tier, as the history keeps it.")
+class TierChange:
+    from_key: str | None = strawberry.field(
+        description="The tier's key before; null for a member's first stored tier."
+    )
+    to_key: str = strawberry.field(description="The tier's key after.")
+    from_tier: Tier | None = strawberry.field(
+        name="from", description="The tier before, if the program still has it."
+    )
+    to_tier: Tier | None = strawberry.field(
+        name="to", description="The tier after, if the program still has it."
+    )
+    reason: events.TierChangeReason = strawberry.field(description="Why it changed.")
+    qualifying_amount: int = strawberry.field(
+        description="The window's qualifying amount that decided it."
+    )
+    occurred_at: datetime = strawberry.field(description="When it changed.")
 
 
 @strawberry.type(description="Spendable points that expire together.")
@@ -101,19 +159,57 @@ class Member(Node):
         return self.view.referral_code if private else None
 
     @strawberry.field(
-        description="Where the member stands among the tiers, by its lifetime points less its "
-        "pending ones: points a return may yet take back never lift a tier; they count once "
-        "released."
+        description="Where the member stands among the tiers. Its tier is stored: activity "
+        "raises it at once, a review lowers it. Pending points (a return may yet take them "
+        "back) count for nothing tier-related until released."
     )
-    def tier(self, info: Info[Context, None]) -> TierStatus:
+    async def tier(self, info: Info[Context, None]) -> TierStatus:
         ctx = info.context
-        standing = tier_progress(self.view.qualifying_points, ctx.program.tiers)
+        prog = ctx.program
+        now = ctx.clock.now()
+        if prog.tier_rules.from_account:
+            amount = self.view.qualifying_points
+        else:
+            amount = await ctx.loaders.tier_amounts.load(self.view.id)
+        found = tier_rules.standing(tiers.current(prog, self.view), amount, prog.tiers)
+        window = tier_rules.window_at(prog.tier_rules, prog.zone, now)
         return TierStatus(
-            current=Tier.of(standing.current, ctx.language),
-            next=Tier.of(standing.next, ctx.language) if standing.next else None,
-            progress=standing.progress,
-            points_to_next=standing.points_to_next,
+            current=Tier.of(found.current, ctx.language),
+            next=Tier.of(found.next, ctx.language) if found.next else None,
+            progress=found.progress,
+            points_to_next=found.to_next,
+            qualifying_amount=found.amount,
+            retain_by=found.retain_by,
+            window_starts_at=window.start,
+            review_at=window.review_at,
         )
+
+    @strawberry.field(
+        description="The member's tier changes, newest first (at most `first`, 1 to 100). "
+        "Seen by whoever may see the member."
+    )
+    async def tier_changes(
+        self,
+        info: Info[Context, None],
+        first: Annotated[
+            int | None, strawberry.argument(description="How many, 1 to 100 (20 if left out).")
+        ] = 20,
+    ) -> list[TierChange]:
+        ctx = info.context
+        found = await ctx.loaders.tier_changes.load((self.view.id, page_size(first)))
+        prog = ctx.program
+        return [
+            TierChange(
+                from_key=c.from_tier,
+                to_key=c.to_tier,
+                from_tier=Tier.of(t, ctx.language) if (t := prog.tier(c.from_tier or "")) else None,
+                to_tier=Tier.of(t, ctx.language) if (t := prog.tier(c.to_tier)) else None,
+                reason=c.reason,
+                qualifying_amount=c.amount,
+                occurred_at=c.occurred_at,
+            )
+            for c in found
+        ]
 
     @strawberry.field(
         description="Spendable points that will expire, soonest first (at most 100 moments). "
@@ -163,6 +259,32 @@ class Member(Node):
             (self.view.id, size, before, dealings_seen_by(info.context))
         )
         return connection([(v.id, Redemption.of(v)) for v in views], more, before is not None)
+
+    @strawberry.field(
+        description="Every badge the member can see, in program order, with its progress; a "
+        "hidden badge only once its first level is unlocked. Seen by the member and the "
+        "operator only (it tells of dealings with every partner): empty for anyone else."
+    )
+    async def badges(self, info: Info[Context, None]) -> list[BadgeProgress]:
+        ctx = info.context
+        if not sees_private_details(ctx, self.view.id):
+            return []
+        snapshot = await ctx.loaders.gamification.load(self.view.id)
+        return [BadgeProgress.of(s, ctx.language) for s in snapshot.visible(ctx.program)]
+
+    @strawberry.field(
+        description="The program's streaks, in program order, with the member's current and "
+        "longest run. Seen by the member and the operator only: empty for anyone else."
+    )
+    async def streaks(self, info: Info[Context, None]) -> list[StreakProgress]:
+        ctx = info.context
+        if not sees_private_details(ctx, self.view.id) or not ctx.program.streaks:
+            return []
+        snapshot = await ctx.loaders.gamification.load(self.view.id)
+        return [
+            StreakProgress.of(streak, snapshot.streaks[streak.key], ctx.language)
+            for streak in ctx.program.streaks
+        ]
 
     @strawberry.field(
         description="The member's place on a leaderboard's current period; null when it is "

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier
+from schema.program.types import Action, Badge, Campaign, LeaderboardDefinition, Tier, TierRules
 
 
 def _leaderboards(ctx: Context) -> list[LeaderboardDefinition]:
@@ -20,10 +20,17 @@ class ProgramQueries:
         ctx = info.context
         return [Tier.of(tier, ctx.language) for tier in ctx.program.tiers]
 
-    @strawberry.field(description="The badges members can unlock. Public.")
+    @strawberry.field(description="How tiers are reached, kept and lost. Public.")
+    def tier_rules(self, info: Info[Context, None]) -> TierRules:
+        return TierRules.of(info.context.program.tier_rules)
+
+    @strawberry.field(
+        description="The badges members can unlock, but the hidden ones (Member.badges shows "
+        "those once unlocked). Public."
+    )
     def badges(self, info: Info[Context, None]) -> list[Badge]:
         ctx = info.context
-        return [Badge.of(b, ctx.language) for b in ctx.program.badges]
+        return [Badge.of(b, ctx.language) for b in ctx.program.badges if not b.hidden]
 
     @strawberry.field(description="The leaderboards the program keeps, and for which periods.")
     def leaderboards(self, info: Info[Context, None]) -> list[LeaderboardDefinition]:

@@ -46,11 +46,58 @@ expose_enum(
 )
 
 
-@strawberry.type(description="A level of membership, reached on lifetime points. Public.")
+expose_enum(
+    program.QualifyOn,
+    name="TierQualification",
+    description="What a tier's thresholds count.",
+    meanings={
+        program.QualifyOn.POINTS: "Points earned (purchases, actions, bonuses, adjustments, "
+        "less refunds), once they are no longer pending.",
+        program.QualifyOn.SPEND: "Money spent on goods (no shipping or tax, less refunds), in "
+        "whole units of the program's spend currency, once the purchase's points are released.",
+    },
+)
+expose_enum(
+    program.TierWindow,
+    name="TierWindow",
+    description="The stretch of time whose activity a tier review judges.",
+    meanings={
+        program.TierWindow.LIFETIME: "Everything since enrolling; reviewed on the 1st of each "
+        "month (so refunds and corrections can lower a tier).",
+        program.TierWindow.CALENDAR_YEAR: "The calendar year in the program's time zone; "
+        "reviewed each 1 January on the year that ended.",
+        program.TierWindow.ROLLING_12_MONTHS: "The 12 months up to the next review, which is "
+        "on the 1st of each month in the program's time zone.",
+    },
+)
+expose_enum(
+    program.Downgrade,
+    name="TierDowngrade",
+    description="How far a review lowers a member whose window missed the retain threshold.",
+    meanings={
+        program.Downgrade.ONE_TIER: "One tier down per review.",
+        program.Downgrade.TO_BASE: "Down to the tier the window still reaches by threshold: "
+        "the base tier unless it reaches a lower one.",
+    },
+)
+
+
+@strawberry.type(description="A level of membership. Public.")
 class Tier(Node):
     key: str = strawberry.field(description="The tier's key in the program file.")
     name: str = strawberry.field(description="Its name, in the caller's language.")
-    threshold: int = strawberry.field(description="Lifetime points at which it is reached.")
+    threshold: int = strawberry.field(
+        description="The qualifying amount (see `tierRules.qualifyOn`) in a window that "
+        "reaches it, at once."
+    )
+    retain: int = strawberry.field(
+        description="The qualifying amount in a window that keeps it at the review; at most "
+        "the threshold."
+    )
+    multiplier: Decimal = strawberry.field(
+        description='What its members\' purchases and actions earn, as a multiple ("1.25"): '
+        "it adds (multiplier - 1) x the base points, with a breakdown line naming the tier."
+    )
     benefits: list[str] = strawberry.field(
         description="What members of this tier get, in the caller's language."
     )
@@ -62,7 +109,30 @@ class Tier(Node):
             key=tier.key,
             name=tier.name.get(language),
             threshold=tier.threshold,
+            retain=tier.keep,
+            multiplier=Decimal(str(tier.multiplier)),
             benefits=[b.get(language) for b in tier.benefits],
+        )
+
+
+@strawberry.type(description="How members reach and keep tiers. Public.")
+class TierRules:
+    qualify_on: program.QualifyOn = strawberry.field(description="What thresholds count.")
+    window: program.TierWindow = strawberry.field(description="Which activity counts.")
+    downgrade: program.Downgrade = strawberry.field(
+        description="How far a review lowers a member who missed the retain threshold."
+    )
+    spend_currency: str | None = strawberry.field(
+        description="With qualifyOn SPEND: the currency whose spending counts; null otherwise."
+    )
+
+    @classmethod
+    def of(cls, rules: program.TierRules) -> TierRules:
+        return cls(
+            qualify_on=rules.qualify_on,
+            window=rules.window,
+            downgrade=rules.downgrade,
+            spend_currency=rules.spend_currency,
         )
 
 
@@ -73,8 +143,14 @@ class Badge(Node):
     description: str | None = strawberry.field(
         description="What it is for, in the caller's language."
     )
-    metric: str = strawberry.field(description='What counts: "purchases", "actions:REVIEW"...')
+    metric: str = strawberry.field(
+        description='What counts: "purchases", "spend:RON", "partners", "points_earned", '
+        '"referrals", "redemptions", "actions:REVIEW", "streak:<key>" (deploy/program-file.md).'
+    )
     levels: list[int] = strawberry.field(description="The count each level is reached at.")
+    bonus: list[int] = strawberry.field(
+        description="Points unlocking each level gives, one per level; empty for none."
+    )
 
     @classmethod
     def of(cls, badge: program.Badge, language: str | None) -> Badge:
@@ -85,6 +161,7 @@ class Badge(Node):
             description=badge.description.get(language) if badge.description else None,
             metric=badge.metric,
             levels=list(badge.levels),
+            bonus=list(badge.bonus),
         )
 
 

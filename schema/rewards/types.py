@@ -90,7 +90,7 @@ class Reward(Node):
             ctx.loaders.stock.load(reward.key),
         )
         standing = redemptions.Standing(
-            qualifying_points=member.qualifying_points,
+            tier=member.tier,
             balance=member.balance,
             redeemed_in_period=redeemed,
             stock_left=left,

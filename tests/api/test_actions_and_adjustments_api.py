@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain import sql
-from tests.helpers import API, assert_ledger_consistent, new_key, table_counts
+from domain import jobs, sql
+from tests.helpers import API, ManualClock, assert_ledger_consistent, new_key, table_counts
 
 ACTION_POINTS = {
     "REVIEW": 50,
@@ -236,6 +236,7 @@ async def test_a_negative_adjustment_takes_points_and_lifetime_away(api: API):
 
 
 async def test_a_redemption_does_not_reduce_lifetime_but_a_negative_adjustment_does(api: API):
+    clock = api.use_clock(ManualClock("2026-03-15T10:00:00+00:00"))
     ana = await api.enroll("ana")
     await api.purchase(ana, "3000")  # silver
     await api.redeem("discount-10", member_id=ana)
@@ -250,11 +251,16 @@ async def test_a_redemption_does_not_reduce_lifetime_but_a_negative_adjustment_d
     }
     await adjust(api, ana, -1000, "fraudulent purchase")
     after_adjust = (await api.gql(query, {"id": ana}, as_=api.admin()))["member"]
+    # The tier is stored: it stays until the review on the 1st finds 2000 below silver's 2500.
     assert after_adjust == {
         "balance": 1000,
         "lifetimePoints": 2000,
-        "tier": {"current": {"key": "bronze"}},
+        "tier": {"current": {"key": "silver"}},
     }
+    clock.set("2026-04-01T00:00:00+03:00")
+    assert (await jobs.run_all(api.runtime.program, clock.now())).tiers_changed == 1
+    reviewed = (await api.gql(query, {"id": ana}, as_=api.admin()))["member"]
+    assert reviewed["tier"] == {"current": {"key": "bronze"}}
 
 
 async def test_an_adjustment_below_zero_is_insufficient_points_and_writes_nothing(api: API):

@@ -11,11 +11,12 @@ from app import demo
 from app.asgi import prepare, read_program
 from app.settings import DEMO_PROGRAM
 from domain import events, history, jobs, sql
+from gamification import badge_engine
 from tests.helpers import Stores, assert_ledger_consistent, table_counts
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 # The kinds that count toward a member's lifetime points when nothing is refunded or adjusted.
-EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL"}
+EARNING = {"EARN", "SIGNUP", "BIRTHDAY", "REFERRAL", "BADGE"}
 
 
 async def transactions(external_id: str) -> list[dict[str, Any]]:
@@ -147,6 +148,75 @@ async def test_every_event_the_demo_history_wrote_is_declared_and_reads_back_as_
         seen.add(row["type"])
     # The demo's story exercises most of the catalogue.
     assert len(seen) >= 9, seen
+
+
+async def test_the_demo_members_hold_stored_tiers_reached_and_reviewed_along_the_way(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    assert await demo.seed(program, now=NOW) is True
+    changes = await sql.rows(
+        sql.connection(),
+        "SELECT m.external_id, c.from_tier, c.to_tier, c.reason FROM tier_change c "
+        "JOIN member m ON m.id = c.member_id ORDER BY c.id",
+    )
+    ana = [
+        (c["from_tier"], c["to_tier"], c["reason"]) for c in changes if c["external_id"] == "ana"
+    ]
+    assert ana == [("bronze", "silver", "QUALIFIED"), ("silver", "gold", "QUALIFIED")]
+    tiers = {}
+    for name in ("ana", "bogdan", "kadri"):
+        member = await history.member_by_external_id(name)
+        assert member is not None
+        tiers[name] = member.tier
+    assert tiers == {"ana": "gold", "bogdan": "silver", "kadri": "bronze"}
+    # Every member above the base tier was judged at the latest review, 1 December in Bucharest.
+    judged = await sql.rows(
+        sql.connection(), "SELECT reviewed_at FROM member_tier WHERE tier_key <> 'bronze'"
+    )
+    assert judged
+    assert {sql.to_datetime(r["reviewed_at"]) for r in judged} == {
+        datetime(2026, 11, 30, 22, tzinfo=UTC)
+    }
+    # Gold earns 1.25x: Ana's purchases after reaching it say so.
+    boosted = [t for t in await transactions("ana") if "tier:gold" in str(t["breakdown"])]
+    assert boosted
+    # The jobs ran along the way, reviews included: as of now nothing is left to review.
+    assert (await jobs.run_all(program, NOW)).tiers_changed == 0
+
+
+async def test_the_demo_members_have_real_badge_and_streak_progress(db: Stores):
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    conn = sql.connection()
+    ids = {
+        r["external_id"]: r["id"]
+        for r in await sql.rows(conn, "SELECT id, external_id FROM member")
+    }
+    found = await badge_engine.snapshots(
+        conn, program, ids.values(), NOW, with_streaks=program.streaks
+    )
+    standing = {
+        (name, s.badge.key): s
+        for name, member in ids.items()
+        for s in found[member].visible(program)
+    }
+    # A multi-level badge at different levels, with its bonus for the second level.
+    assert standing[("ana", "regular")].level == 2
+    assert standing[("kadri", "regular")].level == 1
+    assert 0 < standing[("kadri", "regular")].progress < 1
+    # The hidden badge shows for Ana, who bought from every partner, and for nobody else.
+    assert standing[("ana", "globetrotter")].level == 1
+    assert not any(key == "globetrotter" for name, key in standing if name != "ana")
+    # Dorota's weekly coffee: a streak still running, and the streak badge it earned.
+    dorota = found[ids["dorota"]]
+    assert dorota.streaks["coffee-weeks"].current >= 12
+    assert standing[("dorota", "steady")].level >= 2
+    # Bonuses were posted as they were unlocked, each with its line naming the badge.
+    bonuses = await sql.rows(
+        conn, "SELECT reference, breakdown FROM ledger_transaction WHERE kind = 'BADGE'"
+    )
+    assert {b["reference"] for b in bonuses} >= {"regular:2", "globetrotter:1", "steady:1"}
+    assert all(sql.to_json(b["breakdown"])[0]["rule"].startswith("badge:") for b in bonuses)
+    await assert_ledger_consistent()
 
 
 async def test_the_demo_points_board_ranks_the_seeded_members(db: Stores):

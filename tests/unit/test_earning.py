@@ -1086,3 +1086,51 @@ def test_a_line_never_earns_as_more_than_it_says(
             for entry in award.breakdown:
                 if entry.rule == f"rule:{rule.key}":
                     assert entry.points <= rule.points * rule.max_units
+
+
+# -- the member's tier -------------------------------------------------------------------------
+
+
+def tiered(rules: Program, multiplier: Decimal) -> Program:
+    return replace(rules, tiers=tuple(replace(t, multiplier=multiplier) for t in rules.tiers))
+
+
+def test_a_tier_multiplier_adds_its_share_of_the_base_on_a_line_naming_the_tier():
+    gold = tiered(BASE, Decimal("1.25"))
+    award = points_for(buy("101", "RON"), replace(AT, tier="gold"), gold)
+    assert award.points == 126  # 101 + 25.25, rounded down once
+    assert points_of(award) == {"base": Decimal(101), "tier:gold": Decimal("25.25")}
+    assert shown(award)[-1]["description"] == "Gold tier: x1.25"
+    # Without a tier (or at a multiplier of 1) there is no such line.
+    assert rules_of(points_for(buy("101", "RON"), AT, gold)) == ["base"]
+    assert rules_of(points_for(buy("101", "RON"), replace(AT, tier="gold"), BASE)) == ["base"]
+
+
+def test_an_action_earns_its_tier_share_too():
+    award = points_for_action("REVIEW", tiered(BASE, Decimal("1.25")), "silver")
+    assert award is not None
+    assert award.points == 62  # 50 + 12.5, rounded down
+    assert rules_of(award) == ["action:REVIEW", "tier:silver"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    purchases(),
+    circumstances,
+    programs(),
+    st.decimals(min_value=Decimal("1"), max_value=Decimal("3"), places=2),
+)
+def test_a_tier_multiplier_only_adds_and_stays_within_the_bound(
+    purchase: Purchase, at: Circumstances, rules: Program, multiplier: Decimal
+):
+    boosted = tiered(rules, multiplier)
+    plain = points_for(purchase, at, rules)
+    award = points_for(purchase, at, boosted)
+    assert plain.points <= award.points <= upper_bound(purchase, boosted)
+    tier_lines = [entry for entry in award.breakdown if entry.rule.startswith("tier:")]
+    assert len(tier_lines) <= 1
+    if at.tier is None or multiplier == 1:
+        assert award == plain
+    for entry in tier_lines:
+        assert entry.rule == f"tier:{at.tier}"
+        assert entry.points >= 0

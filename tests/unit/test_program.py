@@ -490,7 +490,7 @@ def test_the_full_fixture_is_valid():
             "threshold = 0\n",
             "treshold = 0\n",
             "tiers[0].treshold",
-            "benefits, key, name, threshold",
+            "benefits, key, multiplier, name, retain, threshold",
         ),
         (
             'currency = "COIN"\n',
@@ -514,7 +514,7 @@ def test_the_full_fixture_is_valid():
             "levels = [1, 10]\n",
             "level = 1\n",
             "badges[0].level",
-            "description, key, levels, metric, name",
+            "bonus, description, hidden, key, levels, metric, name",
         ),
     ],
 )

@@ -6,7 +6,7 @@ from tortoise.migrations.constraints import UniqueConstraint
 
 # Leaderboards: members who keep off them, and the archived top of closed periods.
 class Migration(migrations.Migration):
-    dependencies = [('domain', '0005_event_consumers')]
+    dependencies = [('domain', '0007_member_badge')]
 
     initial = False
 
