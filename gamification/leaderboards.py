@@ -4,8 +4,9 @@ projector (an outbox consumer), the rebuild and the period archive.
 What a metric counts, per member, over a period (the times are when the ledger recorded the
 activity, in the program's calendar; a purchase recorded late counts when it was recorded):
 
-- `points_earned`: the signed wallet legs of SIGNUP, EARN, REFERRAL, BIRTHDAY, ADJUST and
-  REFUND transactions, the ones lifetime points count. Pending points count when earned.
+- `points_earned`: the signed wallet legs of SIGNUP, EARN, REFERRAL, BIRTHDAY, BADGE, ADJUST
+  and REFUND transactions, the ones lifetime points count (a new kind that counts toward
+  lifetime points belongs in EARNED_KINDS). Pending points count when earned.
   Spending (REDEEM, and CANCEL giving it back), expiry and repaying a debt (REPAY) do not move
   it. On a partner's board, only transactions carrying that partner.
 - `purchases`: purchases recorded (refunded ones too); on a partner's board, those it recorded.
@@ -54,6 +55,7 @@ EARNED_KINDS = (
     TransactionKind.SURPRISE,
     TransactionKind.ADJUST,
     TransactionKind.REFUND,
+    TransactionKind.BADGE,
 )
 
 # Which metric each kind of event can move ("*": every one); the others move no board.

@@ -56,7 +56,7 @@ class LiveTier:
 
 @dataclass(frozen=True)
 class LiveRank:
-    event_id: int
+    event_id: int | None  # none: a rank change is told without an outbox event
     member_id: int
     board: str
     period: BoardPeriod
@@ -114,7 +114,8 @@ def read_message(data: str | bytes, member_id: int) -> LiveEvent | None:
         message = json.loads(data)
         if not isinstance(message, dict) or message.get("type") not in FORWARDED:
             return None
-        event_id = _int(message, "id")
+        # A rank change is no outbox event: its message has no id (gamification.boards).
+        event_id = _int(message, "id", optional=message["type"] == RANK_CHANGED)
         if _int(message, "memberId") != member_id:
             return None
         payload = message.get("payload")

@@ -55,7 +55,9 @@ class Watch:
         self.fell_behind = False
 
     def offer(self, event: LiveEvent) -> None:
-        if self._ended or not self._seen.first(event.event_id):
+        if self._ended:
+            return
+        if event.event_id is not None and not self._seen.first(event.event_id):
             return
         if self._queue.qsize() >= self._backlog:
             self.fell_behind = True

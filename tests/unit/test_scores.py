@@ -140,3 +140,12 @@ def test_percentile_refuses_a_rank_off_the_board():
 )
 def test_every_key_shares_one_hash_tag(prefix: str, tag: str):
     assert hash_tag(prefix) == tag
+
+
+def test_a_rank_change_reads_as_the_live_subscription_relays_it():
+    from gamification.boards import rank_changed
+    from gamification.live import LiveRank, read_message
+
+    told = read_message(rank_changed(7, "points", "WEEK", 2, None), 7)
+    assert told == LiveRank(None, 7, "points", BoardPeriod.WEEK, 2, None)
+    assert read_message(rank_changed(7, "points", "WEEK", 2, 5), 8) is None
