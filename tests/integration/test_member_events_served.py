@@ -215,3 +215,110 @@ def test_make_run_sends_live_events_and_stops_cleanly_with_subscribers(tmp_path:
         _stopped_cleanly(process, log)
     finally:
         _stop(process)
+
+
+BADGES = {
+    "id": "1",
+    "type": "subscribe",
+    "payload": {
+        "query": "subscription { memberEvents { __typename "
+        "... on BadgeUnlocked { level badge { key } member { externalId } } } }"
+    },
+}
+
+
+async def _badge_unlocked(ws: ClientConnection) -> dict[str, Any]:
+    """The first BadgeUnlocked; the points and rank changes the purchase also made come
+    before or after it."""
+    while True:
+        event = await _next_event(ws)
+        if event["__typename"] == "BadgeUnlocked":
+            return event
+
+
+async def _watch_badge(
+    url: str, token: str, channel: str, events: redis.Redis, record: Callable[[], object]
+) -> dict[str, Any]:
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": token}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), WAIT)) == {"type": "connection_ack"}
+        await ws.send(json.dumps(BADGES))
+        deadline = time.monotonic() + WAIT
+        while dict(events.pubsub_numsub(channel)).get(channel, 0) < 1:
+            assert time.monotonic() < deadline, "the worker did not subscribe"
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(record)
+        return await _badge_unlocked(ws)
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="two worker processes need PostgreSQL")
+def test_a_badge_unlocked_by_a_purchase_through_one_worker_reaches_a_subscriber_on_another(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A new member's first purchase, through one worker, unlocks the first level of the demo's
+    purchases badge; the badge engine's event reaches the member's socket on the other."""
+    shared = {"COALITION_REDIS_URL": redis_url, "COALITION_REDIS_PREFIX": "{badges}"}
+    shared["COALITION_JOBS_EVERY_SECONDS"] = "0"
+    one = _environment(tmp_path / "one", **shared)
+    database = _database_of_its_own(postgres_url, f"badge_{one['PORT']}")
+    one["COALITION_DATABASE_URL"] = database
+    two = _environment(tmp_path / "two", **shared, COALITION_DATABASE_URL=database)
+    logs = [Path(env["COALITION_DATA_DIR"]) / "run.log" for env in (one, two)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for env, log in zip((one, two), logs, strict=True):
+            log.parent.mkdir(parents=True)
+            processes.append(_spawn(["run"], env, log))
+            _wait_ready(f"http://127.0.0.1:{env['PORT']}", processes[-1], log)
+        recorder, watcher = (f"http://127.0.0.1:{env['PORT']}" for env in (one, two))
+        enrolled = httpx.post(
+            f"{recorder}/graphql",
+            json={
+                "query": 'mutation { enrollMember(input: {externalId: "zoe"}) '
+                "{ member { id } userErrors { code } } }"
+            },
+            headers=ADMIN,
+        ).json()["data"]["enrollMember"]
+        assert enrolled["userErrors"] == []
+        zoe = _member_number(recorder, "zoe")
+
+        def first_purchase() -> None:
+            variables = {
+                "i": {
+                    "externalId": "zoe",
+                    "orderId": "ZOE-1",
+                    "amount": "80",
+                    "currency": "RON",
+                    "idempotencyKey": "ZOE-1",
+                }
+            }
+            answer = httpx.post(
+                f"{recorder}/graphql",
+                json={"query": PURCHASE, "variables": variables},
+                headers=ADMIN,
+            ).json()["data"]["recordPurchase"]
+            assert answer["userErrors"] == [], answer
+
+        settings = Settings.from_env({"COALITION_DATA_DIR": str(tmp_path)})
+        with redis.Redis.from_url(redis_url, decode_responses=True) as events:
+            event = asyncio.run(
+                _watch_badge(
+                    watcher.replace("http://", "ws://") + "/graphql",
+                    f"Bearer {member_token(settings, 'zoe')}",
+                    f"{{badges}}:member:{zoe}",
+                    events,
+                    first_purchase,
+                )
+            )
+        assert event == {
+            "__typename": "BadgeUnlocked",
+            "level": 1,
+            "badge": {"key": "regular"},
+            "member": {"externalId": "zoe"},
+        }
+        for process, log in zip(processes, logs, strict=True):
+            process.send_signal(signal.SIGTERM)
+            _stopped_cleanly(process, log)
+    finally:
+        for process in processes:
+            _stop(process)
