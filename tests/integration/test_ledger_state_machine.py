@@ -988,7 +988,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if released and self.breakage > breakage_before:
             event("one run released and expired points")
         if not due:
-            assert self.run(_snapshot()) == before, "jobs with nothing due wrote something"
+            # The tier review is due work this model does not follow (tests/api/test_tiers_api
+            # does): members get their stored tier, and may lose one at a review edge.
+            # Each tier change is a tier.changed event too.
+            after = self.run(_snapshot())
+            for state in (before, after):
+                for table in ("member_tier", "tier_change", "outbox_event"):
+                    state["counts"].pop(table, None)
+            assert after == before, "jobs with nothing due wrote something"
 
     @precondition(lambda self: self.calls)
     @rule()
