@@ -225,7 +225,7 @@ def test_make_run_serves_the_demo_with_live_events(served: tuple[str, Path]) -> 
         headers={"X-API-Key": DEV_ADMIN_API_KEY},
     ).json()["data"]["recordPurchase"]
     assert purchase["userErrors"] == []
-    assert purchase["transaction"]["points"] == 100
+    assert purchase["transaction"]["points"] == 125  # Ana is gold: 100 points, x1.25
 
     transaction = parse_global_id(purchase["transaction"]["id"])
     assert transaction is not None
