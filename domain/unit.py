@@ -34,10 +34,17 @@ class Unit:
 async def unit_of_work(program: Program, now: datetime | None = None) -> AsyncIterator[Unit]:
     """`now` is the moment the operation happens at, from the caller's clock (the system's when
     not given)."""
-    async with in_transaction("default") as conn:
-        # In UTC, like every moment we store: SQLite compares them as text.
-        unit = Unit(conn=conn, program=program, now=(now or utcnow()).astimezone(UTC))
+    async with in_transaction("default") as conn, unit_in(conn, program, now or utcnow()) as unit:
         yield unit
-        await outbox.write(conn, unit.events, unit.now)
     if unit.events:
         outbox.committed()
+
+
+@asynccontextmanager
+async def unit_in(conn: BaseDBAsyncClient, program: Program, now: datetime) -> AsyncIterator[Unit]:
+    """A unit of work in a transaction its caller holds (an outbox consumer's, which moves its
+    checkpoint in it): the unit's events are written when the block ends, the caller commits."""
+    # In UTC, like every moment we store: SQLite compares them as text.
+    unit = Unit(conn=conn, program=program, now=now.astimezone(UTC))
+    yield unit
+    await outbox.write(conn, unit.events, unit.now)

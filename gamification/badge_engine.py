@@ -32,7 +32,7 @@ from domain.earning import said
 from domain.program import Badge, Program, Streak
 from domain.redemptions import CANCELLED
 from domain.transaction_kind import TransactionKind
-from domain.unit import Unit, unit_of_work
+from domain.unit import Unit, unit_in, unit_of_work
 from gamification import streaks as streak_maths
 from gamification.badges import Metrics, Standing, newly_reached, standing, visible
 
@@ -372,9 +372,8 @@ class BadgeEngine:
         members = affected(stored)
         if not members or not program.badges:
             return
-        unit = Unit(conn=conn, program=program, now=now)
-        unlocked = await award(unit, members)
-        await outbox.write(conn, unit.events, unit.now)
+        async with unit_in(conn, program, now) as unit:
+            unlocked = await award(unit, members)
         if unlocked:
             log.info("badges: %d level(s) unlocked", len(unlocked))
 

@@ -33,7 +33,7 @@ from domain.actors import partner_of
 from domain.earning import bonus_line
 from domain.program import Challenge, Program
 from domain.transaction_kind import TransactionKind
-from domain.unit import Unit
+from domain.unit import Unit, unit_in
 from gamification.challenges import Activity, ActivityKind, Progress, Window, progress, window_at
 
 NAME = "challenges"
@@ -153,19 +153,18 @@ class ChallengeEngine:
         program = self._program()
         if not program.challenges:
             return
-        unit = Unit(conn=conn, program=program, now=now.astimezone(UTC))
-        for event in stored:
-            if event.type not in _TRIGGERS or event.member_id is None:
-                continue
-            read, occurred_at = events.read(event.type, event.payload)
-            moment = await _moment(conn, read, occurred_at or unit.now)
-            for challenge in program.challenges:
-                if not _moved_by(challenge, read):
+        async with unit_in(conn, program, now) as unit:
+            for event in stored:
+                if event.type not in _TRIGGERS or event.member_id is None:
                     continue
-                window = window_at(challenge.window, moment, program.zone)
-                if window is not None:
-                    await _evaluate(unit, challenge, window, event.member_id)
-        await outbox.write(conn, unit.events, unit.now)
+                read, occurred_at = events.read(event.type, event.payload)
+                moment = await _moment(conn, read, occurred_at or unit.now)
+                for challenge in program.challenges:
+                    if not _moved_by(challenge, read):
+                        continue
+                    window = window_at(challenge.window, moment, program.zone)
+                    if window is not None:
+                        await _evaluate(unit, challenge, window, event.member_id)
 
 
 def _moved_by(challenge: Challenge, event: events.DomainEvent) -> bool:

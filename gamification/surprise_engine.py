@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -31,7 +31,7 @@ from domain import events, ledger, outbox, sql, wording
 from domain.earning import bonus_line
 from domain.program import Period, Program, Surprise
 from domain.transaction_kind import TransactionKind
-from domain.unit import Unit
+from domain.unit import Unit, unit_in
 from gamification.surprises import Draw, draw
 
 NAME = "surprises"
@@ -82,24 +82,23 @@ class SurpriseEngine:
         program = self._program()
         if not program.surprises:
             return
-        unit = Unit(conn=conn, program=program, now=now.astimezone(UTC))
         seeds: dict[str, bytes] = {}
-        for event in stored:
-            if event.member_id is None or event.type not in (
-                events.PurchaseRecorded.TYPE,
-                events.ActionRecorded.TYPE,
-            ):
-                continue
-            read, occurred_at = events.read(event.type, event.payload)
-            for surprise in program.surprises:
-                if not qualifies(surprise, read):
+        async with unit_in(conn, program, now) as unit:
+            for event in stored:
+                if event.member_id is None or event.type not in (
+                    events.PurchaseRecorded.TYPE,
+                    events.ActionRecorded.TYPE,
+                ):
                     continue
-                if surprise.key not in seeds:
-                    seeds[surprise.key] = await seed_of(conn, surprise.key, unit.now)
-                made = draw(seeds[surprise.key], surprise.key, event.id, surprise.chance)
-                if made.wins:
-                    await _pay(unit, surprise, made, event.member_id, occurred_at or unit.now)
-        await outbox.write(conn, unit.events, unit.now)
+                read, occurred_at = events.read(event.type, event.payload)
+                for surprise in program.surprises:
+                    if not qualifies(surprise, read):
+                        continue
+                    if surprise.key not in seeds:
+                        seeds[surprise.key] = await seed_of(conn, surprise.key, unit.now)
+                    made = draw(seeds[surprise.key], surprise.key, event.id, surprise.chance)
+                    if made.wins:
+                        await _pay(unit, surprise, made, event.member_id, occurred_at or unit.now)
 
 
 async def _pay(
