@@ -6,40 +6,33 @@ Every worker runs its own loops; what they do is safe to do in several processes
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from domain.loops import Loop
 
 log = logging.getLogger("coalition.scheduler")
 
 
-class Every:
+class Every(Loop):
     """Calls `work` every `seconds` (0: never), logging its failures and going on."""
 
     def __init__(self, seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+        super().__init__(name)
         self.seconds = seconds
         self.work = work
         self.name = name
-        self._task: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
+    async def rounds(self) -> None:
         while True:
-            await asyncio.sleep(self.seconds)
+            await self.sleep(self.seconds)
+            if self.stopping:
+                return
             try:
                 await self.work()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # the database may be away for a while: try again next round
                 log.exception("%s failed; trying again in %s s", self.name, self.seconds)
 
     def start(self) -> None:
-        if self._task is None and self.seconds > 0:
-            self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self.seconds > 0:
+            super().start()

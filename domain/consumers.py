@@ -15,7 +15,6 @@ an event that commits late is never skipped. What must always hold:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
@@ -29,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from domain import outbox, sql
 from domain.clock import SYSTEM_CLOCK, Clock
+from domain.loops import STOP_GRACE_SECONDS, Loop
 
 log = logging.getLogger("coalition.consumers")
 
@@ -130,7 +130,7 @@ async def lag(conn: BaseDBAsyncClient, position: outbox.Position) -> int:
     return int(found["n"]) if found is not None else 0
 
 
-class Runner:
+class Runner(Loop):
     """Runs one consumer in this process: when events commit here, on a slow poll for events
     written elsewhere, and on demand (`drain`)."""
 
@@ -141,14 +141,13 @@ class Runner:
         batch: int = BATCH,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
+        super().__init__(f"outbox-{consumer.name}")
         self.consumer = consumer
         self.clock = clock
         self.batch = batch
         # How soon events that no commit here announced (another process's, a crash's) are seen.
         self.poll_seconds = poll_seconds
         self._registered = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._forget_listener = outbox.on_commit(self._wake.set)
 
     @property
@@ -174,6 +173,8 @@ class Runner:
             if not done:
                 return handled
             handled += done
+            if self.stopping:  # the rest is left to the next start (or another process)
+                return handled
             # What a consumer wrote may include events of its own (a badge unlocked): the
             # others are woken for them as for any commit, not left to their poll.
             outbox.committed()
@@ -215,32 +216,19 @@ class Runner:
             )
         return delay
 
-    async def _run(self) -> None:
-        while True:
-            # Drain first: a backlog from before the start (or from a crash) goes out at once.
-            self._wake.clear()
+    async def rounds(self) -> None:
+        while not self.stopping:
             try:
                 await self.drain()
-            except asyncio.CancelledError:
-                raise
             except Exception as error:
                 log.exception("outbox consumer %s failed; retrying", self.name)
                 delay = RETRY_FIRST_SECONDS
                 with contextlib.suppress(Exception):  # the database itself may be away
                     delay = await self._failed(error)
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            await self.pause(self.poll_seconds)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"outbox-{self.name}")
-
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         self._forget_listener()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop(grace)

@@ -10,6 +10,7 @@ from datetime import datetime
 from itertools import pairwise
 
 import pytest
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -287,3 +288,59 @@ async def test_every_event_the_domain_writes_reads_back_from_the_catalogue_in_or
         ("points.changed", ana),
         ("purchase.recorded", ana),
     ]
+
+
+class Busy:
+    """Takes a while over each batch, inside the batch's transaction."""
+
+    name = "busy"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.inside = asyncio.Event()
+        self.finished: list[int] = []
+
+    async def handle(
+        self, conn: BaseDBAsyncClient, batch: Sequence[outbox.StoredEvent], now: datetime
+    ) -> None:
+        self.inside.set()
+        if sql.is_postgres(conn):
+            await sql.row(conn, "SELECT pg_sleep(?) AS slept", [self.seconds])
+        else:
+            await asyncio.sleep(self.seconds)
+        self.finished += [e.id for e in batch]
+
+
+def idle_connections_missing() -> int:
+    """Connections checked out of the PostgreSQL pool and not given back (0 on SQLite)."""
+    pool = getattr(connections.get("default"), "_pool", None)
+    return 0 if pool is None else pool.get_size() - pool.get_idle_size()
+
+
+async def test_a_stop_lets_the_batch_in_hand_commit_and_gives_its_connection_back(db: Stores):
+    # Cancelled inside its transaction, a runner would roll the batch back and, on asyncpg,
+    # could keep its pooled connection for ever: enough stops and every query waits.
+    await enroll(db, "ana")
+    busy = Busy(0.3)
+    runner = Runner(busy, poll_seconds=3600.0)
+    runner.start()
+    await asyncio.wait_for(busy.inside.wait(), WAIT)
+    await asyncio.wait_for(runner.stop(), WAIT)
+    assert busy.finished != []
+    found = await consumers.checkpoint(sql.connection(), busy.name)
+    assert found is not None
+    assert found.position.event_id == busy.finished[-1]
+    assert idle_connections_missing() == 0
+
+
+async def test_a_runner_still_busy_after_the_grace_is_cancelled(db: Stores):
+    await enroll(db, "ana")
+    busy = Busy(5.0)
+    runner = Runner(busy, poll_seconds=3600.0)
+    runner.start()
+    await asyncio.wait_for(busy.inside.wait(), WAIT)
+    await asyncio.wait_for(runner.stop(grace=0.1), WAIT)
+    assert busy.finished == []
+    found = await consumers.checkpoint(sql.connection(), busy.name)
+    assert found is not None
+    assert found.handled == 0
