@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -65,6 +65,16 @@ class Change:
     value: int | None
 
 
+@dataclass(frozen=True)
+class Refresh:
+    """Standings to write (absolute, from SQL), each key's time to live in seconds, and the
+    keys whose rank moves are announced as RankChanged ({key: (board, period)})."""
+
+    changes: tuple[Change, ...]
+    expiries: Mapping[str, int] = field(default_factory=dict)
+    announce: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
 def rank_changed(
     member_id: int, board: str, period: str, rank: int | None, previous: int | None
 ) -> str:
@@ -99,37 +109,43 @@ class Boards:
         return f"{self.tag}:lb:generation"
 
     # -- reading ----------------------------------------------------------------------------
-    async def top(self, key: str, first: int) -> Page:
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zrevrange(key, 0, first - 1, withscores=True)
-                pipe.zcard(key)
-                found, size = await pipe.execute()
-        except RedisError as error:
-            raise BoardsUnavailable(str(error)) from error
+    # Each read can carry a Refresh: standings computed from SQL a moment before, written in
+    # the same atomic round trip ahead of the read (read-your-writes at the cost of none).
+
+    async def top(self, key: str, first: int, refresh: Refresh | None = None) -> Page:
+        def read(pipe: Any) -> None:
+            pipe.zrevrange(key, 0, first - 1, withscores=True)
+            pipe.zcard(key)
+
+        found, size = await self._read(read, refresh)
         return Page(_entries(found, 1, size), size)
 
-    async def entry(self, key: str, member_id: int) -> Entry | None:
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zrevrank(key, str(member_id))
-                pipe.zscore(key, str(member_id))
-                pipe.zcard(key)
-                rank, value, size = await pipe.execute()
-        except RedisError as error:
-            raise BoardsUnavailable(str(error)) from error
+    async def entry(self, key: str, member_id: int, refresh: Refresh | None = None) -> Entry | None:
+        def read(pipe: Any) -> None:
+            pipe.zrevrank(key, str(member_id))
+            pipe.zscore(key, str(member_id))
+            pipe.zcard(key)
+
+        rank, value, size = await self._read(read, refresh)
         if rank is None or value is None:
             return None
         return Entry(member_id, rank + 1, scores.score_of(value), scores.percentile(rank + 1, size))
 
-    async def around(self, key: str, member_id: int, before: int, after: int) -> Page | None:
+    async def around(
+        self,
+        key: str,
+        member_id: int,
+        before: int,
+        after: int,
+        refresh: Refresh | None = None,
+    ) -> Page | None:
         """The member with up to `before` members above it and `after` below; None when the
         member is not on the board."""
-        script = self.redis.register_script(_AROUND)
-        try:
-            found = await script(keys=[key], args=[str(member_id), before, after])
-        except RedisError as error:
-            raise BoardsUnavailable(str(error)) from error
+
+        def read(pipe: Any) -> None:
+            pipe.eval(_AROUND, 1, key, str(member_id), before, after)
+
+        (found,) = await self._read(read, refresh)
         if not found:
             return None
         start, size, flat = int(found[0]), int(found[1]), found[2]
@@ -141,6 +157,21 @@ class Boards:
             return int(await self.redis.zcard(key))
         except RedisError as error:
             raise BoardsUnavailable(str(error)) from error
+
+    async def _read(self, read: Callable[[Any], None], refresh: Refresh | None) -> list[Any]:
+        """Runs `read`'s commands in one MULTI, after `refresh`'s writes; returns the read's
+        answers."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                by_key = self._queue(pipe, refresh)
+                read(pipe)
+                answers = await pipe.execute()
+            if refresh is not None:
+                moved = _moved(by_key, answers[: len(by_key)])
+                await self._announce(moved, refresh.announce)
+        except RedisError as error:
+            raise BoardsUnavailable(str(error)) from error
+        return list(answers[len(by_key) :])
 
     # -- writing ----------------------------------------------------------------------------
     async def apply(
@@ -156,39 +187,60 @@ class Boards:
         RankChanged on each member's channel."""
         if not changes:
             return {}
-        by_key: dict[str, list[Change]] = {}
-        for change in changes:
-            by_key.setdefault(change.key, []).append(change)
-        script = self.redis.register_script(_APPLY)
-        moved: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+        refresh = Refresh(tuple(changes), expiries, announce or {})
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for key, some in by_key.items():
-                    args: list[str | int] = [expiries.get(key, 0)]
-                    for change in some:
-                        args += [change.member_id, "" if change.value is None else change.value]
-                    await script(keys=[key], args=args, client=pipe)
+                by_key = self._queue(pipe, refresh)
                 answers = await pipe.execute()
-            for (key, some), ranks in zip(by_key.items(), answers, strict=True):
-                for index, change in enumerate(some):
-                    old, new = int(ranks[2 * index]), int(ranks[2 * index + 1])
-                    was = None if old < 0 else old + 1
-                    now = None if new < 0 else new + 1
-                    if was != now:
-                        moved[(key, change.member_id)] = (was, now)
-            if announce and moved:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for (key, member_id), (was, now) in moved.items():
-                        if key in announce and now is not None:
-                            board, period = announce[key]
-                            pipe.publish(
-                                member_channel(self.prefix, member_id),
-                                rank_changed(member_id, board, period, now, was),
-                            )
-                    await pipe.execute()
+            moved = _moved(by_key, answers)
+            await self._announce(moved, refresh.announce)
         except RedisError as error:
             raise BoardsUnavailable(str(error)) from error
         return moved
+
+    def _queue(self, pipe: Any, refresh: Refresh | None) -> dict[str, list[Change]]:
+        """Queues a refresh's writes on `pipe`: one script per key, in the order returned.
+        EVAL rather than a registered script: redis-py asks SCRIPT EXISTS before every
+        pipeline holding one, a second round trip; Redis caches the compiled body anyway."""
+        by_key: dict[str, list[Change]] = {}
+        if refresh is None:
+            return by_key
+        for change in refresh.changes:
+            by_key.setdefault(change.key, []).append(change)
+        for key, some in by_key.items():
+            args: list[str | int] = [refresh.expiries.get(key, 0)]
+            for change in some:
+                args += [change.member_id, "" if change.value is None else change.value]
+            pipe.eval(_APPLY, 1, key, *args)
+        return by_key
+
+    async def _announce(
+        self,
+        moved: Mapping[tuple[str, int], tuple[int | None, int | None]],
+        announce: Mapping[str, tuple[str, str]],
+    ) -> None:
+        """Publishes RankChanged for the moves onto announced keys, to the members someone is
+        watching: a batch moves hundreds of ranks, and publishing each to a channel nobody
+        listens on was most of the projector's time. A member who starts watching between
+        the check and the publish misses that one move, as it would had it moved a moment
+        earlier (live events are not replayed)."""
+        published = [
+            (member_id, announce[key], was, now)
+            for (key, member_id), (was, now) in moved.items()
+            if key in announce and now is not None
+        ]
+        if not published:
+            return
+        channels = sorted({member_channel(self.prefix, m) for m, *_ in published})
+        watched = {str(channel) for channel, n in await self.redis.pubsub_numsub(*channels) if n}
+        if not watched:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member_id, (board, period), was, now in published:
+                channel = member_channel(self.prefix, member_id)
+                if channel in watched:
+                    pipe.publish(channel, rank_changed(member_id, board, period, now, was))
+            await pipe.execute()
 
     async def load(
         self,
@@ -255,6 +307,22 @@ class Boards:
                 await self.redis.unlink(*keys)
             except RedisError as error:
                 raise BoardsUnavailable(str(error)) from error
+
+
+def _moved(
+    by_key: Mapping[str, Sequence[Change]], answers: Sequence[Any]
+) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+    """(previous rank, rank) per (key, member) whose rank moved, from the apply scripts'
+    answers."""
+    moved: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+    for (key, some), ranks in zip(by_key.items(), answers, strict=True):
+        for index, change in enumerate(some):
+            old, new = int(ranks[2 * index]), int(ranks[2 * index + 1])
+            was = None if old < 0 else old + 1
+            now = None if new < 0 else new + 1
+            if was != now:
+                moved[(key, change.member_id)] = (was, now)
+    return moved
 
 
 def _entries(pairs: Sequence[tuple[Any, float]], first_rank: int, size: int) -> tuple[Entry, ...]:

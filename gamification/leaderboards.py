@@ -39,7 +39,7 @@ from domain import consumers, events, outbox, sql
 from domain.program import BoardPeriod, Leaderboard, Program
 from domain.transaction_kind import TransactionKind
 from gamification import scores
-from gamification.boards import Boards, BoardsUnavailable, Change
+from gamification.boards import Boards, BoardsUnavailable, Change, Refresh
 
 log = logging.getLogger("coalition.leaderboards")
 
@@ -208,6 +208,19 @@ class Leaderboards:
         """Writes the absolute standings of the touched members ({(board, window): members})
         to Redis; returns how many (key, member) ranks moved. Windows already past their
         expiry are skipped."""
+        found = await self.standings_of(conn, touched, now, publish)
+        moved = await self.boards.apply(found.changes, found.expiries, found.announce)
+        return len(moved)
+
+    async def standings_of(
+        self,
+        conn: BaseDBAsyncClient,
+        touched: dict[tuple[str, scores.Window], set[int]],
+        now: datetime,
+        publish: bool = True,
+    ) -> Refresh:
+        """The touched members' absolute standings from SQL (one statement per board period),
+        as a Refresh to write: on its own (`refresh`) or ahead of a read."""
         program = self.program
         changes: list[Change] = []
         expiries: dict[str, int] = {}
@@ -230,9 +243,9 @@ class Leaderboards:
                 changes.append(Change(key, member_id, value))
             if expires is not None:
                 expiries[key] = math.ceil((expires - now).total_seconds())
-            announce[key] = (board_key, window.period.value)
-        moved = await self.boards.apply(changes, expiries, announce if publish else None)
-        return len(moved)
+            if publish:
+                announce[key] = (board_key, window.period.value)
+        return Refresh(tuple(changes), expiries, announce)
 
     async def refresh_members(self, members: Iterable[int], now: datetime) -> int:
         """Every kept board's current periods, for these members (an opt-out, at once)."""
@@ -245,11 +258,12 @@ class Leaderboards:
         }
         return await self.refresh(sql.connection(), touched, now)
 
-    async def refresh_one(
-        self, board_key: str, window: scores.Window, member_id: int, now: datetime
-    ) -> None:
-        """One member's standing on one board period, from SQL (read-your-writes)."""
-        await self.refresh(sql.connection(), {(board_key, window): {member_id}}, now)
+    async def fresh(
+        self, board_key: str, window: scores.Window, members: Iterable[int], now: datetime
+    ) -> Refresh:
+        """These members' standings on one board period, from SQL, to write ahead of a read
+        of it (read-your-writes, whatever the projector has reached)."""
+        return await self.standings_of(sql.connection(), {(board_key, window): set(members)}, now)
 
     # -- the projector ------------------------------------------------------------------------
     def touched_by(

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from domain import program
 from domain.errors import InvalidInput
+from domain.views import MemberView
 from gamification import leaderboards, scores
 from gamification.boards import BoardsUnavailable, Entry, Page
 from schema import ids
@@ -20,6 +21,7 @@ from schema.leaderboards.types import (
     LeaderboardEntry,
     LeaderboardUnavailable,
     entries_of,
+    entry_of,
     kept,
     leaderboards_of,
     refreshed,
@@ -113,16 +115,14 @@ class LeaderboardQueries:
         centre = None if around is None else ids.int_key_of(around, "Member", "around")
         boards = leaderboards_of(ctx).boards
         key = boards.key(found.key, window)
-        if ctx.actor.member_id is not None:
-            await refreshed(ctx, found.key, window, ctx.actor.member_id)
-        if centre is not None and centre != ctx.actor.member_id:
-            await refreshed(ctx, found.key, window, centre)
+        mine = {m for m in (ctx.actor.member_id, centre) if m is not None}
+        refresh = await refreshed(ctx, found.key, window, mine) if mine else None
         try:
             if centre is None:
-                page: Page | None = await boards.top(key, first)
+                page: Page | None = await boards.top(key, first, refresh)
             else:
                 above = (first - 1) // 2
-                page = await boards.around(key, centre, above, first - 1 - above)
+                page = await boards.around(key, centre, above, first - 1 - above, refresh)
             size = page.size if page is not None else await boards.size(key)
         except BoardsUnavailable:
             raise LeaderboardUnavailable() from None
@@ -138,19 +138,18 @@ class LeaderboardQueries:
 
 
 async def rank_of(
-    ctx: Context, member_id: int, board_key: str, period: program.BoardPeriod
+    ctx: Context, member: MemberView, board_key: str, period: program.BoardPeriod
 ) -> LeaderboardEntry | None:
     """`Member.rank`: the member's entry on the board's current period, or null when it is
     not on it."""
     found = kept(ctx, board_key, period)
     window = scores.window(period, ctx.clock.now(), ctx.program.zone)
-    await refreshed(ctx, found.key, window, member_id)
+    refresh = await refreshed(ctx, found.key, window, [member.id])
     boards = leaderboards_of(ctx).boards
     try:
-        entry = await boards.entry(boards.key(found.key, window), member_id)
+        entry = await boards.entry(boards.key(found.key, window), member.id, refresh)
     except BoardsUnavailable:
         raise LeaderboardUnavailable() from None
     if entry is None:
         return None
-    shown = await entries_of(ctx, [entry])
-    return shown[0] if shown else None
+    return entry_of(entry, member)

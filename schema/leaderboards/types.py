@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,8 +13,9 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from domain import program
 from domain.errors import InvalidInput
+from domain.views import MemberView
 from gamification import scores
-from gamification.boards import BoardsUnavailable, Entry
+from gamification.boards import Entry, Refresh
 from gamification.leaderboards import Leaderboards, board
 from schema.context import Context
 
@@ -98,16 +100,16 @@ def kept(ctx: Context, board_key: str, period: program.BoardPeriod) -> program.L
 
 async def entries_of(ctx: Context, found: list[Entry]) -> list[LeaderboardEntry]:
     """The entries, each with its member (loaded together); members gone from SQL are skipped."""
+    views = await ctx.loaders.members.load_many([e.member_id for e in found])
+    return [entry_of(e, view) for e, view in zip(found, views, strict=True) if view is not None]
+
+
+def entry_of(entry: Entry, member: MemberView) -> LeaderboardEntry:
     from schema.members.types import Member
 
-    views = await ctx.loaders.members.load_many([e.member_id for e in found])
-    return [
-        LeaderboardEntry(
-            rank=e.rank, score=e.score, percentile=e.percentile, member=Member.of(view)
-        )
-        for e, view in zip(found, views, strict=True)
-        if view is not None
-    ]
+    return LeaderboardEntry(
+        rank=entry.rank, score=entry.score, percentile=entry.percentile, member=Member.of(member)
+    )
 
 
 def require_public_member_fields(info: Info[Context, None]) -> None:
@@ -138,10 +140,10 @@ def _fields(selections: list[Selection], name: str | None) -> list[SelectedField
     return found
 
 
-async def refreshed(ctx: Context, board_key: str, window: scores.Window, member_id: int) -> None:
-    """Read-your-writes: the member's standing is written from SQL before it is read, so a
-    rank asked for after a mutation shows it, whatever the projector has reached."""
-    try:
-        await leaderboards_of(ctx).refresh_one(board_key, window, member_id, ctx.clock.now())
-    except BoardsUnavailable:
-        raise LeaderboardUnavailable() from None
+async def refreshed(
+    ctx: Context, board_key: str, window: scores.Window, member_ids: Iterable[int]
+) -> Refresh:
+    """Read-your-writes: these members' standings from SQL, which the read that follows
+    writes first, so a rank asked for after a mutation shows it, whatever the projector has
+    reached."""
+    return await leaderboards_of(ctx).fresh(board_key, window, member_ids, ctx.clock.now())

@@ -315,7 +315,7 @@ class Member(Node):
     ) -> Annotated[LeaderboardEntry, strawberry.lazy("schema.leaderboards.types")] | None:
         from schema.leaderboards.queries import rank_of
 
-        return await rank_of(info.context, self.view.id, board, period)
+        return await rank_of(info.context, self.view, board, period)
 
     @strawberry.field(
         description="Whether the member keeps off the leaderboards (setLeaderboardOptOut). "

@@ -320,6 +320,35 @@ async def test_a_rank_that_moves_is_published_on_the_members_channel(api: API):
     assert {m["payload"]["period"] for m in got} == {"ALL_TIME", "WEEK", "MONTH"}
 
 
+async def test_rank_moves_are_published_only_to_members_someone_watches(api: API):
+    # A pattern subscriber sees every message published, but is not counted as watching any
+    # one member's channel: it sees the moves of the member watched, and nobody else's.
+    clock = await setup(api)
+    ann = await api.enroll("ann")
+    bob = await api.enroll("bob")
+    ann_id, bob_id = await _member_id("ann"), await _member_id("bob")
+    await project(api.runtime.leaderboards, clock.now())  # the first builds the boards
+    watcher = api.runtime.redis.pubsub()
+    await watcher.subscribe(member_channel("{c}", bob_id))
+    everything = api.runtime.redis.pubsub()
+    await everything.psubscribe(member_channel("{c}", "*"))  # type: ignore[arg-type]
+    for subscribed in (watcher, everything):
+        assert (await subscribed.get_message(timeout=1)) is not None  # the confirmation
+    await api.adjust(ann, 100)
+    await api.adjust(bob, 200)
+    await project(api.runtime.leaderboards, clock.now())
+    await api.runtime.redis.publish(member_channel("{c}", ann_id), "sentinel")
+    seen = []
+    while message := await everything.get_message(ignore_subscribe_messages=True, timeout=5):
+        if message["data"] == "sentinel":
+            break
+        seen.append(json.loads(message["data"]))
+    await watcher.aclose()
+    await everything.aclose()
+    assert {(m["memberId"], m["type"]) for m in seen} == {(bob_id, "rank.changed")}
+    assert {m["payload"]["period"] for m in seen} == {"ALL_TIME", "WEEK", "MONTH"}
+
+
 async def test_a_closed_period_is_archived_and_its_key_expires(api: API):
     clock = await setup(api)
     ann = await api.enroll("ann", displayName="Ann")

@@ -23,7 +23,7 @@ import httpx
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from app.asgi import Runtime, create_app, prepare
+from app.asgi import Runtime, create_app, freeze_startup_heap, prepare
 from app.settings import Settings
 from domain import consumers, events, sql
 from domain.program_file import load_program
@@ -177,6 +177,7 @@ async def run(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> 
     periods = [str(k) async for k in redis.scan_iter(match="{c}:lb:points:*")]
 
     app = create_app(settings, runtime)
+    freeze_startup_heap()  # as the server's start-up does
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
     member = await pool.fetchrow(
         "SELECT id, external_id FROM member WHERE external_id = $1", f"board-{MEMBERS // 2}"
