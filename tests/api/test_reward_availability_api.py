@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain import jobs, sql
@@ -379,6 +379,12 @@ async def test_availability_says_what_redeem_then_answers_in_any_state(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     @given(start=START, steps=STEPS)
+    # Walks that surely meet several answers, whatever the random ones meet: a redemption, a
+    # daily limit, stock gone, and 10 points short.
+    @example(
+        start={"points": 30, "last-few": 2, "gold-suite": 0},
+        steps=[("redeem", "daily-treat")] * 3 + [("redeem", "last-few")] * 2,
+    )
     def walk(start: dict[str, int], steps: list[tuple[str, Any]]) -> None:
         answers.update(run(_walk(api, clock, start, steps, next(counter))))
 
