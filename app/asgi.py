@@ -356,6 +356,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         live=lambda: member_events,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
         leaderboards=lambda: state["runtime"].leaderboards,
+        progress=lambda: state["runtime"].progress,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.
