@@ -28,6 +28,7 @@ from domain.retention import Retention, prune
 from gamification import badge_engine
 from gamification.boards import Boards, BoardsUnavailable
 from gamification.leaderboards import Leaderboards
+from gamification.progress import Progress
 from gamification.watch import MemberEvents
 from partners import registry
 from partners.api_keys import KeyRing
@@ -55,6 +56,7 @@ class Runtime:
         self.clock = clock
         self.redis_prefix = redis_prefix
         self._leaderboards: Leaderboards | None = None
+        self._progress: Progress | None = None
 
     @property
     def leaderboards(self) -> Leaderboards:
@@ -64,6 +66,14 @@ class Runtime:
                 Boards(self.redis, self.redis_prefix), lambda: self.program
             )
         return self._leaderboards
+
+    @property
+    def progress(self) -> Progress:
+        """Where members stand on the badges' metrics, over the boards' Redis."""
+        boards = self.leaderboards.boards
+        if self._progress is None or self._progress.boards is not boards:
+            self._progress = Progress(boards, lambda: self.program)
+        return self._progress
 
 
 async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
@@ -77,6 +87,19 @@ async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
         return
     if built is not None:
         log.info("leaderboards rebuilt from SQL (generation %s)", built)
+
+
+async def rebuild_lost_progress(runtime: Runtime) -> None:
+    """At start, as for the leaderboards: the badge progress sets are rebuilt from SQL when
+    Redis lost them (or holds them for other badges' metrics). A Redis that does not answer is
+    left to the progress projector, which retries."""
+    try:
+        built = await runtime.progress.ensure_built(sql.connection(), runtime.clock.now())
+    except BoardsUnavailable as error:
+        log.warning("badge progress not checked at start: Redis unavailable (%s)", error)
+        return
+    if built is not None:
+        log.info("badge progress rebuilt from SQL (generation %s)", built)
 
 
 # How soon a program applied elsewhere (the CLI, another worker) takes effect here.
@@ -280,6 +303,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 log.warning(differs)
             state["runtime"] = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
             await rebuild_lost_leaderboards(state["runtime"])
+            await rebuild_lost_progress(state["runtime"])
             loops = [
                 Every(
                     settings.jobs_every_seconds,
@@ -342,6 +366,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         live=lambda: member_events,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
         leaderboards=lambda: state["runtime"].leaderboards,
+        progress=lambda: state["runtime"].progress,
     )
     routes = [
         # The view takes GET and POST and answers any other method itself.

@@ -227,7 +227,7 @@ class ProgressBar:
 def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
     from app.asgi import Runtime
 
-    async def rebuild() -> str:
+    async def rebuild() -> tuple[str, str]:
         configured = configured_program(settings)
         embedded = EmbeddedRedis(settings.data_dir) if settings.redis_url is None else None
         url = settings.redis_url or (embedded.start() if embedded else "")
@@ -236,9 +236,10 @@ def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
             async with _database(settings):
                 in_force = await start(configured)
                 runtime = Runtime(in_force.program, redis, redis_prefix=settings.redis_prefix)
-                return await runtime.leaderboards.rebuild(
-                    sql.connection(), utcnow(), progress=ProgressBar(sys.stderr)
-                )
+                bar = ProgressBar(sys.stderr)
+                boards = await runtime.leaderboards.rebuild(sql.connection(), utcnow(), bar)
+                progress = await runtime.progress.rebuild(sql.connection(), utcnow(), bar)
+                return boards, progress
         finally:
             await redis.aclose()
             if embedded is not None:
@@ -246,14 +247,17 @@ def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        generation = asyncio.run(rebuild())
+        generation, progress = asyncio.run(rebuild())
     except ConfigurationError as error:
         return _refuse(error)
     except BoardsUnavailable as error:
         print(f"coalition: Redis is unavailable: {error}", file=sys.stderr)
         return 1
     took = time.monotonic() - started
-    print(f"leaderboards rebuilt from SQL in {took:.1f} s (generation {generation})")
+    print(
+        f"leaderboards and badge progress rebuilt from SQL in {took:.1f} s "
+        f"(generations {generation} and {progress})"
+    )
     return 0
 
 
@@ -637,8 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     gamification = _command(
         commands,
         "gamification",
-        "keep the Redis projections of gamification (leaderboards)",
-        "Leaderboards live in Redis, derived from SQL; these commands recompute them.",
+        "keep the Redis projections of gamification (leaderboards, badge progress)",
+        "Leaderboards and where members stand on badges live in Redis, derived from SQL; "
+        "these commands recompute them.",
         "  coalition gamification rebuild",
     )
     gamification_actions = gamification.add_subparsers(
@@ -651,12 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         gamification_actions,
         "rebuild",
-        "recompute every leaderboard from SQL and swap it in at once",
-        "Recomputes every board's current periods from SQL into temporary keys, with a "
-        "progress bar, then swaps them in atomically (RENAME; the old values UNLINKed) and "
-        "applies what happened meanwhile. Safe beside running servers, which go on answering "
-        "from the old keys until the swap. A server also does this by itself when it starts "
-        "on a Redis that lost the leaderboards.",
+        "recompute every leaderboard and badge progress set from SQL and swap them in",
+        "Recomputes every board's current periods, and every badge metric's set of members "
+        "(for badge percentiles), from SQL into temporary keys, with a progress bar, then "
+        "swaps them in atomically (RENAME; the old values UNLINKed) and applies what happened "
+        "meanwhile. Safe beside running servers, which go on answering from the old keys "
+        "until the swap. A server also does this by itself when it starts on a Redis that "
+        "lost them.",
         "  coalition gamification rebuild",
     )
     return parser

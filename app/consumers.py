@@ -9,6 +9,7 @@ from gamification.badge_engine import BadgeEngine
 from gamification.challenge_engine import ChallengeEngine
 from gamification.fanout import Fanout
 from gamification.leaderboards import Projector
+from gamification.progress import ProgressProjector
 from gamification.surprise_engine import SurpriseEngine
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ def consumers(runtime: Runtime) -> list[Consumer]:
         Fanout(runtime.redis, runtime.redis_prefix),
         # Ranks members on the leaderboards in Redis.
         Projector(runtime.leaderboards),
+        # Where members stand on their badges' metrics, in Redis.
+        ProgressProjector(runtime.progress),
         # Unlocks badge levels from SQL.
         BadgeEngine(lambda: runtime.program),
         ChallengeEngine(lambda: runtime.program),

@@ -28,6 +28,7 @@ from domain.actors import ANONYMOUS
 from domain.clock import Clock
 from domain.program import Program
 from gamification.leaderboards import Leaderboards
+from gamification.progress import Progress
 from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
 from schema.auth import Credentials, Unauthenticated, identify
@@ -112,6 +113,7 @@ class GraphQLView(GraphQL[Context, None]):
         live: Callable[[], MemberEvents | None] = lambda: None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         leaderboards: Callable[[], Leaderboards] | None = None,
+        progress: Callable[[], Progress] | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -125,6 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.live = live
         self.heartbeat_seconds = heartbeat_seconds
         self.leaderboards = leaderboards
+        self.progress = progress
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,7 +189,7 @@ class GraphQLView(GraphQL[Context, None]):
                 actor=ANONYMOUS,
                 program=program,
                 language=preferred_language(request.headers.get("accept-language"), program),
-                loaders=Loaders(program, clock),
+                loaders=Loaders(program, clock, self.progress() if self.progress else None),
                 clock=clock,
                 keys=self.keys,
                 live=self.live(),
@@ -198,7 +201,7 @@ class GraphQLView(GraphQL[Context, None]):
                 ErrorCode.UNAUTHENTICATED, str(error), {"WWW-Authenticate": AUTHENTICATE}
             ) from None
         program = self.program()
-        loaders = Loaders(program, clock)
+        loaders = Loaders(program, clock, self.progress() if self.progress else None)
         if caller.member is not None:
             loaders.members.prime(caller.member.id, caller.member)
         return Context(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
@@ -13,11 +14,17 @@ from domain import history, redemptions, sql, tiers, views
 from domain.clock import Clock
 from domain.program import Program
 from gamification import badge_engine, challenge_engine
+from gamification.boards import BoardsUnavailable
+from gamification.progress import Progress
+
+log = logging.getLogger("coalition.graphql")
 
 K = TypeVar("K")
 V = TypeVar("V")
 # (owner id, first, before id, only this partner's dealings or None for all)
 PageKey = tuple[int, int, int | None, str | None]
+# (member id, its badges' metrics with their values fresh from SQL)
+StandingKey = tuple[int, tuple[tuple[str, int], ...]]
 
 
 def _by_key(fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> DataLoader[K, V | None]:
@@ -51,9 +58,11 @@ class Loaders:
     """Made for every request, and again after a write; each loader only when first asked for,
     as most requests use two or three of them."""
 
-    def __init__(self, program: Program, clock: Clock) -> None:
+    def __init__(self, program: Program, clock: Clock, progress: Progress | None = None) -> None:
         self.program = program
         self.clock = clock
+        # Badge percentiles, from Redis; None where there is no Redis to ask.
+        self.progress = progress
 
     @cached_property
     def members(self) -> DataLoader[int, views.MemberView | None]:
@@ -166,6 +175,23 @@ class Loaders:
             return [found[m] for m in members]
 
         return DataLoader(load_fn=snapshots)
+
+    @cached_property
+    def percentiles(self) -> DataLoader[StandingKey, dict[str, float]]:
+        """Members' percentiles on their badges' metrics (gamification.progress): one Redis
+        round trip for any number of members and badges; none (empty) when Redis cannot be
+        read just now."""
+        progress = self.progress
+
+        async def percentiles(keys: list[StandingKey]) -> list[dict[str, float]]:
+            if progress is not None:
+                try:
+                    return await progress.percentiles([(m, dict(v)) for m, v in keys])
+                except BoardsUnavailable as error:
+                    log.warning("badge percentiles left out: %s", error)
+            return [{} for _ in keys]
+
+        return DataLoader(load_fn=percentiles)
 
     @cached_property
     def challenges(self) -> DataLoader[int, list[challenge_engine.Standing]]:

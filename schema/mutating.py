@@ -45,5 +45,5 @@ async def mutate(
         errors: list[UserError] = [user_error(error)]
         return payload(user_errors=errors)
     # After a write, loaders start afresh: nothing read before it may be served after it.
-    ctx.loaders = Loaders(ctx.program, ctx.clock)
+    ctx.loaders = Loaders(ctx.program, ctx.clock, ctx.loaders.progress)
     return answer(ctx, done)

@@ -46,9 +46,16 @@ class BadgeProgress:
     unlocked_at: datetime | None = strawberry.field(
         description="When the latest unlocked level was unlocked; null before the first."
     )
+    percentile: float | None = strawberry.field(
+        description="How many of the program's members have a lower value of this badge's "
+        "metric, in percent (0 to 100): 'ahead of 73% of members'. Null when Redis cannot be "
+        "read just now."
+    )
 
     @classmethod
-    def of(cls, standing: Standing, language: str | None) -> BadgeProgress:
+    def of(
+        cls, standing: Standing, language: str | None, percentile: float | None = None
+    ) -> BadgeProgress:
         return cls(
             badge=Badge.of(standing.badge, language),
             current=standing.current,
@@ -56,6 +63,7 @@ class BadgeProgress:
             progress=standing.progress,
             level=standing.level,
             unlocked_at=standing.unlocked_at,
+            percentile=percentile,
         )
 
 

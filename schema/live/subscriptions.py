@@ -30,7 +30,7 @@ async def _events(ctx: Context, member_id: int) -> AsyncGenerator[MemberEvent, N
             async for event in watch:
                 # A subscription outlives any one read: each event is resolved with fresh
                 # loaders, so that `member` shows the member as it stands now.
-                ctx.loaders = Loaders(ctx.program, ctx.clock)
+                ctx.loaders = Loaders(ctx.program, ctx.clock, ctx.loaders.progress)
                 ctx.dealt_with.clear()
                 shown = member_event(ctx, event)
                 if shown is not None:

@@ -271,7 +271,14 @@ class Member(Node):
         if not sees_private_details(ctx, self.view.id):
             return []
         snapshot = await ctx.loaders.gamification.load(self.view.id)
-        return [BadgeProgress.of(s, ctx.language) for s in snapshot.visible(ctx.program)]
+        shown = snapshot.visible(ctx.program)
+        if not shown:
+            return []
+        # The member's own values are the fresh ones from SQL; the others' come from Redis.
+        ahead = await ctx.loaders.percentiles.load(
+            (self.view.id, tuple(sorted({(s.badge.metric, s.current) for s in shown})))
+        )
+        return [BadgeProgress.of(s, ctx.language, ahead.get(s.badge.metric)) for s in shown]
 
     @strawberry.field(
         description="The program's streaks, in program order, with the member's current and "

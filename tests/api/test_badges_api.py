@@ -9,10 +9,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import fields
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from tortoise.transactions import in_transaction
 
+from app import storage
+from app.asgi import Runtime, create_app
+from app.consumers import consumers as app_consumers
+from app.embedded_redis import EmbeddedRedis
 from domain import consumers, outbox, sql
 from gamification import badge_engine
 from gamification.badge_engine import BadgeEngine
@@ -537,3 +544,123 @@ async def test_a_full_wallet_unlocks_the_level_without_its_bonus(api: API):
     assert checkpoint is not None
     assert checkpoint.failures == 0
     await assert_ledger_consistent()
+
+
+# -- where members stand: percentiles from the progress sets ---------------------------------
+
+STANDING = "badges { badge { key } current percentile }"
+
+
+async def drain_consumers(api: API) -> None:
+    """Every consumer the server runs, drained in turn until none has anything left (the badge
+    engine's bonuses are events for the progress projector)."""
+    runners = [consumers.Runner(c, clock=api.runtime.clock) for c in app_consumers(api.runtime)]
+    while sum([await runner.drain() for runner in runners]):
+        pass
+
+
+async def standings(api: API, external_id: str, as_: dict[str, str] | None = None) -> dict:
+    data = await api.gql(
+        f"query($id: ID!) {{ member(id: $id) {{ {STANDING} }} }}",
+        {"id": ids.global_id("Member", await _member_id(external_id))},
+        as_=as_ or api.admin(),
+    )
+    return {b["badge"]["key"]: (b["current"], b["percentile"]) for b in data["member"]["badges"]}
+
+
+async def _member_id(external_id: str) -> int:
+    found = await sql.row(
+        sql.connection(), "SELECT id FROM member WHERE external_id = ?", [external_id]
+    )
+    assert found is not None
+    return int(found["id"])
+
+
+async def test_percentiles_say_where_each_member_stands(api: API):
+    await setup(api)
+    ana, bob, cid, dan = [await api.enroll(n) for n in ("ana", "bob", "cid", "dan")]
+    for member, amounts in ((ana, ["20", "20", "20"]), (bob, ["50"]), (dan, ["10"])):
+        for amount in amounts:
+            assert (await api.purchase(member, amount))["userErrors"] == []
+    await drain_consumers(api)
+    # Ana's three purchases are ahead of the other three members; Bob's and Dan's one ahead of
+    # Cid's none (equal values are not below); Cid is ahead of nobody.
+    ana_sees = await standings(api, "ana", as_=api.member("ana"))
+    assert ana_sees["regular"] == (3, 75.0)
+    assert ana_sees["big-spender"] == (60, 75.0)
+    assert (await standings(api, "bob"))["regular"] == (1, 25.0)
+    assert (await standings(api, "bob"))["big-spender"] == (50, 50.0)
+    assert (await standings(api, "dan"))["big-spender"] == (10, 25.0)
+    assert (await standings(api, "cid"))["regular"] == (0, 0.0)
+    # The member's own value is fresh from SQL, before the projector has it: Cid's two new
+    # purchases are ahead of Bob's and Dan's one at once.
+    for amount in ("5", "5"):
+        assert (await api.purchase(cid, amount))["userErrors"] == []
+    assert (await standings(api, "cid"))["regular"] == (2, 50.0)
+    # The others see it once the projector has it: Bob and Dan are ahead of nobody now.
+    assert (await standings(api, "bob"))["regular"] == (1, 25.0)
+    await drain_consumers(api)
+    assert (await standings(api, "bob"))["regular"] == (1, 0.0)
+    assert (await standings(api, "dan"))["regular"] == (1, 0.0)
+    assert (await standings(api, "ana"))["regular"] == (3, 75.0)
+
+
+async def test_badge_percentiles_cost_one_redis_round_trip_and_no_statement(api: API):
+    await setup(api)
+    for n in range(6):
+        member = await api.enroll(f"m{n}")
+        for _ in range(n % 3):
+            await api.purchase(member, "20")
+    await drain_consumers(api)
+    without = "{ members(first: 20) { nodes { badges { badge { key } current } } } }"
+    with_them = f"{{ members(first: 20) {{ nodes {{ {STANDING} }} }} }}"
+    with count_statements() as plain:
+        await api.gql(without, as_=api.admin())
+    await api.runtime.redis.config_resetstat()
+    with count_statements() as ranked:
+        data = await api.gql(with_them, as_=api.admin())
+    stats = await api.runtime.redis.info("commandstats")
+    assert len(ranked) == len(plain)
+    # One MULTI ... EXEC for every badge of every member on the page.
+    assert stats["cmdstat_exec"]["calls"] == 1
+    assert stats["cmdstat_zcount"]["calls"] == 6 * 8  # the visible badges count eight metrics
+    shown = [b for m in data["members"]["nodes"] for b in m["badges"]]
+    assert all(b["percentile"] is not None for b in shown)
+
+
+@pytest.fixture
+async def stopped_redis(tmp_path: Path):
+    server = EmbeddedRedis(tmp_path / "gone")
+    url = server.start()
+    server.stop()
+    client = storage.open_redis(url)
+    yield client
+    await client.aclose()
+
+
+async def test_redis_down_leaves_percentiles_null_and_the_badges_as_they_were(
+    api: API, stopped_redis: Any
+):
+    await setup(api)
+    ana = await api.enroll("ana")
+    await api.enroll("bob")
+    assert (await api.purchase(ana, "120"))["userErrors"] == []
+    await drain_consumers(api)
+    query = f"{{ me {{ balance {PROGRESS} {STANDING} }} }}"
+    up = (await api.gql(query, as_=api.member("ana")))["me"]
+    assert {b["badge"]["key"]: b["percentile"] for b in up["badges"]}["regular"] == 50.0
+    runtime = Runtime(api.runtime.program, stopped_redis, api.runtime.clock)
+    app = create_app(api.settings, runtime)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://coalition.test"
+    ) as client:
+        down = API(client, api.settings, api.stores, runtime)
+        response = await down.post(query, as_=down.member("ana"))
+    assert response.status_code == 200
+    answer = response.json()
+    assert "errors" not in answer
+    badges = answer["data"]["me"]["badges"]
+    assert all(b["percentile"] is None for b in badges)
+    assert [{k: v for k, v in b.items() if k != "percentile"} for b in badges] == [
+        {k: v for k, v in b.items() if k != "percentile"} for b in up["badges"]
+    ]

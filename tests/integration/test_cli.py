@@ -337,18 +337,23 @@ def test_gamification_rebuild_fills_the_boards_with_a_progress_bar(tmp_path: Pat
     env["COALITION_REDIS_PREFIX"] = "{cli-rebuild}"
     done = coalition("gamification", "rebuild", data_dir=tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("leaderboards rebuilt from SQL in ")
-    # One bar per kept board period, filled: nobody has earned yet, so each is empty.
+    assert done.stdout.startswith("leaderboards and badge progress rebuilt from SQL in ")
+    # One bar per kept board period, and one for the members the badge progress read,
+    # filled: nobody has enrolled yet, so each is empty.
     bars = [line for line in done.stderr.splitlines() if "[" in line]
-    assert len(bars) == 5, done.stderr
+    assert len(bars) == 6, done.stderr
     assert all(line.endswith("0/0") and "#" * 30 in line for line in bars)
+    assert bars[-1].startswith("{cli-rebuild}:pm:* ")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
+    written = ["{cli-rebuild}:lb:generation", "{cli-rebuild}:pm:generation"]
+    written += ["{cli-rebuild}:pm:population", "{cli-rebuild}:pm:metrics"]
     try:
-        generation = client.get("{cli-rebuild}:lb:generation")
-        assert generation is not None
-        assert generation in done.stdout
+        for generation in client.mget(written[:2]):
+            assert generation is not None
+            assert generation in done.stdout
+        assert client.get("{cli-rebuild}:pm:population") == "0"
     finally:
-        client.delete("{cli-rebuild}:lb:generation")
+        client.delete(*written)
         client.close()
 
 

@@ -276,3 +276,35 @@ async def test_the_demo_points_board_ranks_the_seeded_members(db: Stores):
     assert {e.member_id: e.score for e in top.entries} == earned
     assert [e.score for e in top.entries] == sorted(earned.values(), reverse=True)
     assert top.entries[0].score > top.entries[-1].score
+
+
+async def test_the_demo_members_see_where_they_stand_on_their_badges(db: Stores):
+    from app.asgi import Runtime, rebuild_lost_progress
+    from tests.leaderboard_helpers import FixedClock
+
+    program = await prepare(read_program(DEMO_PROGRAM))
+    await demo.seed(program, now=NOW)
+    # What a server does when it starts on a Redis without the progress sets.
+    runtime = Runtime(program, db.redis, FixedClock(NOW))
+    await rebuild_lost_progress(runtime)
+    generation = await runtime.progress.generation()
+    assert generation is not None
+    await rebuild_lost_progress(runtime)
+    assert await runtime.progress.generation() == generation
+    conn = sql.connection()
+    ids = [int(r["id"]) for r in await sql.rows(conn, "SELECT id FROM member ORDER BY id")]
+    found = await badge_engine.snapshots(conn, program, ids, NOW)
+    for badge in program.badges:
+        values = {m: found[m].metrics.value(badge.metric) for m in ids}
+        asked = [(m, {badge.metric: values[m]}) for m in ids]
+        shown = [p[badge.metric] for p in await runtime.progress.percentiles(asked)]
+        # Each member is ahead of the share of the others with less.
+        assert shown == [
+            100 * sum(1 for o in ids if values[o] < values[m]) / len(ids) for m in ids
+        ], badge.key
+    # Real spreads: on purchases, some lead most of the members and some trail.
+    bought = await runtime.progress.percentiles(
+        [(m, {"purchases": found[m].metrics.value("purchases")}) for m in ids]
+    )
+    assert max(p["purchases"] for p in bought) >= 50.0
+    assert min(p["purchases"] for p in bought) < 25.0
