@@ -19,8 +19,8 @@ from typing import TextIO
 import jwt
 
 from app import storage
-from app.asgi import configured_program, describe, live_program, prepare, read_program, start
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import configured_program, describe, live_program, prepare, read_program, start
 from app.settings import ConfigurationError, Settings
 from domain import consumers, jobs, retention, sql, versions
 from domain.clock import utcnow
@@ -225,7 +225,7 @@ class ProgressBar:
 
 
 def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
-    from app.asgi import Runtime
+    from app.runtime import Runtime
 
     async def rebuild() -> tuple[str, str]:
         configured = configured_program(settings)

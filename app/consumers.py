@@ -13,7 +13,7 @@ from gamification.progress import ProgressProjector
 from gamification.surprise_engine import SurpriseEngine
 
 if TYPE_CHECKING:
-    from app.asgi import Runtime
+    from app.runtime import Runtime
 
 
 def consumers(runtime: Runtime) -> list[Consumer]:

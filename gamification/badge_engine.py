@@ -402,7 +402,7 @@ async def award_retroactively(
 ) -> int:
     """Unlocks `badges` (default: all) for every member who already qualifies, from SQL, a page
     of members per transaction; returns the levels unlocked. Run when a program version is
-    applied, for the badges it adds or changes (app.asgi.prepare)."""
+    applied, for the badges it adds or changes (app.runtime.prepare)."""
     badges = program.badges if badges is None else badges
     if not badges:
         return 0

@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from app import storage
-from app.asgi import Runtime, create_app, prepare, read_program
+from app.asgi import create_app
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import Runtime, prepare, read_program
 from app.settings import Settings, tortoise_url
 from domain import sql
 from tests.helpers import API, BASE_PROGRAM, Stores

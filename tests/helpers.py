@@ -17,7 +17,7 @@ import httpx
 import jwt
 import redis.asyncio as aioredis
 
-from app.asgi import Runtime, prepare
+from app.runtime import Runtime, prepare
 from app.settings import Settings
 from domain import sql
 from domain.program import Program

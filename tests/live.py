@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 import uvicorn
 from starlette.types import ASGIApp
 
-from app.asgi import Runtime, create_app, read_program
+from app.asgi import create_app
+from app.runtime import Runtime, read_program
 from app.settings import Settings
 from tests.helpers import BASE_PROGRAM
 

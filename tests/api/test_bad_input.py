@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.asgi import Runtime, create_app, prepare, read_program
+from app.asgi import create_app
+from app.runtime import Runtime, prepare, read_program
 from app.settings import Settings
 from domain import sql
 from schema import ids

@@ -17,9 +17,10 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from app import storage
-from app.asgi import Runtime, create_app
+from app.asgi import create_app
 from app.consumers import consumers as app_consumers
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import Runtime
 from domain import consumers, outbox, sql
 from gamification import badge_engine
 from gamification.badge_engine import BadgeEngine

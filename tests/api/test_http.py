@@ -19,7 +19,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app.asgi import Runtime, create_app
+from app.asgi import create_app
+from app.runtime import Runtime
 from app.settings import DEV_ADMIN_API_KEY, DEV_JWT_SECRET, ConfigurationError, Settings
 from schema.build import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from schema.document_limits import MAX_NESTING

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from app import storage
-from app.asgi import Runtime, create_app, rebuild_lost_leaderboards
+from app.asgi import create_app
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import Runtime, rebuild_lost_leaderboards
 from domain import consumers, sql
 from domain.program import BoardPeriod
 from gamification import scores

@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app.asgi import Runtime, create_app
+from app.asgi import create_app
+from app.runtime import Runtime
 from app.settings import Settings
 from domain.consumers import Runner
 from gamification.fanout import Fanout, member_channel

@@ -10,7 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from app.asgi import Runtime, create_app
+from app.asgi import create_app
+from app.runtime import Runtime
 from app.settings import Settings
 from schema.auth import CLOCK_LEEWAY_SECONDS
 from tests.conftest import TEST_ENV

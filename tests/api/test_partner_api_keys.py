@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.asgi import Runtime, create_app
+from app.asgi import create_app
+from app.runtime import Runtime
 from partners.api_keys import KeyRing
 from schema import ids
 from tests.helpers import API, ManualClock, partner_gid, table_counts

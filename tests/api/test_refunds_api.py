@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.asgi import prepare
+from app.runtime import prepare
 from domain import adjustments, jobs, members, purchases, redemptions, refunds, sql
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.program_file import load_program

@@ -29,8 +29,9 @@ import httpx
 import redis.asyncio as aioredis
 
 from app import storage
-from app.asgi import Runtime, create_app, prepare, read_program
+from app.asgi import create_app
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import Runtime, prepare, read_program
 from app.settings import Settings, tortoise_url
 from domain import consumers
 from gamification.fanout import Fanout

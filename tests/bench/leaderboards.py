@@ -23,7 +23,8 @@ import httpx
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from app.asgi import Runtime, create_app, freeze_startup_heap, prepare
+from app.asgi import create_app, freeze_startup_heap
+from app.runtime import Runtime, prepare
 from app.settings import Settings
 from domain import consumers, events, sql
 from domain.program_file import load_program

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.asgi import prepare
+from app.runtime import prepare
 from domain import actions, members, outbox, purchases, refunds, sql
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.program import Program

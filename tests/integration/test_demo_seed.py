@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import demo
-from app.asgi import prepare, read_program
+from app.runtime import prepare, read_program
 from app.settings import DEMO_PROGRAM
 from domain import events, history, jobs, sql
 from gamification import badge_engine, challenge_engine, surprise_engine
@@ -279,7 +279,7 @@ async def test_the_demo_points_board_ranks_the_seeded_members(db: Stores):
 
 
 async def test_the_demo_members_see_where_they_stand_on_their_badges(db: Stores):
-    from app.asgi import Runtime, rebuild_lost_progress
+    from app.runtime import Runtime, rebuild_lost_progress
     from tests.leaderboard_helpers import FixedClock
 
     program = await prepare(read_program(DEMO_PROGRAM))

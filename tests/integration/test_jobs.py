@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from app.asgi import prepare
+from app.runtime import prepare
 from domain import adjustments, history, jobs, ledger, members, purchases, redemptions, refunds, sql
 from domain.actors import ADMIN, Actor, ActorKind
 from domain.program import Expiry, Program

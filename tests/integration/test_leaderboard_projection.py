@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.asgi import prepare
+from app.runtime import prepare
 from domain import actions, adjustments, members, preferences, purchases, sql
 from domain.actors import Actor, ActorKind
 from domain.program_file import load_program

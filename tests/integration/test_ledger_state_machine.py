@@ -48,7 +48,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app.asgi import prepare
+from app.runtime import prepare
 from domain import (
     actions,
     adjustments,

@@ -3,7 +3,7 @@ running server without a restart."""
 
 from __future__ import annotations
 
-from app.asgi import prepare, refresh_program
+from app.runtime import prepare, refresh_program
 from domain import sql
 from domain.program_file import load_program
 from tests.helpers import API, BASE_PROGRAM

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import storage
-from app.asgi import prepare
 from app.embedded_redis import EmbeddedRedis
+from app.runtime import prepare
 from domain import actions, adjustments, consumers, members, purchases, sql
 from domain.actors import Actor, ActorKind
 from domain.program_file import load_program
