@@ -96,6 +96,9 @@ class _Metric:
     at: str
     where: str
     params: tuple[Any, ...]
+    # For a metric counted over the member's wallet entries: the member's own rows, correlated
+    # to `member m` by account, read for a batch of members (see _standings_query).
+    wallet: str | None = None
 
 
 def _metric(board: Leaderboard) -> _Metric:
@@ -117,6 +120,8 @@ def _metric(board: Leaderboard) -> _Metric:
             "t.created_at",
             where,
             params,
+            wallet="entry e JOIN ledger_transaction t ON t.id = e.transaction_id "
+            "WHERE e.account_id = m.account_id",
         )
     if metric == "purchases":
         where, params = ("t.source = ?", (f"partner:{partner}",)) if partner else ("1 = 1", ())
@@ -144,11 +149,14 @@ def _standings_query(
     board: Leaderboard, window: scores.Window, members: Sequence[int] | None
 ) -> tuple[str, list[Any]]:
     m = _metric(board)
-    where = [m.where, f"{m.member} NOT IN (SELECT member_id FROM leaderboard_opt_out)"]
+    counted = [m.where]
     params: list[Any] = list(m.params)
     if window.period is not BoardPeriod.ALL_TIME:
-        where.append(f"{m.at} >= ? AND {m.at} < ?")
+        counted.append(f"{m.at} >= ? AND {m.at} < ?")
         params += [window.start, window.end]
+    if members is not None and m.wallet is not None:
+        return _wallet_standings_query(m, counted, params, members)
+    where = [*counted, f"{m.member} NOT IN (SELECT member_id FROM leaderboard_opt_out)"]
     if members is not None:
         where.append(f"{m.member} IN ({sql.in_list(len(members))})")
         params += list(members)
@@ -157,6 +165,25 @@ def _standings_query(
         f"FROM {m.source} WHERE {' AND '.join(where)} GROUP BY {m.member}"
     )
     return statement, params
+
+
+def _wallet_standings_query(
+    m: _Metric, counted: list[str], params: list[Any], members: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """A batch of members' standings on a wallet metric, each member's entries found by its
+    account through the index. A join would do the same, but PostgreSQL's estimate of the
+    entries per account is skewed by the system accounts' millions (issuance takes one leg of
+    every earn), so for a few hundred members it scans the whole entry table instead (185 ms
+    against 11 ms for 500 members among 1,000,000)."""
+    rows = f"FROM {m.wallet} AND {' AND '.join(counted)}"
+    statement = (
+        f"SELECT member_id, score, reached_at FROM (SELECT m.id AS member_id, "
+        f"(SELECT {m.value} {rows}) AS score, (SELECT MAX({m.at}) {rows}) AS reached_at "
+        f"FROM member m WHERE m.id IN ({sql.in_list(len(members))}) "
+        "AND m.id NOT IN (SELECT member_id FROM leaderboard_opt_out)) s "
+        "WHERE reached_at IS NOT NULL"
+    )
+    return statement, [*params, *params, *members]
 
 
 async def standings(
