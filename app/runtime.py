@@ -5,12 +5,13 @@ the CLI share it; nothing here imports the GraphQL layer, so the CLI starts with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.settings import DEFAULT_REDIS_PREFIX, ConfigurationError, Settings
 from domain import jobs, ledger, sql, versions
@@ -67,26 +68,28 @@ async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
     """At start: a Redis without the leaderboards' generation key lost them (or never had
     them); they are rebuilt from SQL then, unasked. A Redis that does not answer is left to
     the projector, which retries."""
-    try:
-        built = await runtime.leaderboards.ensure_built(sql.connection(), runtime.clock.now())
-    except BoardsUnavailable as error:
-        log.warning("leaderboards not checked at start: Redis unavailable (%s)", error)
-        return
-    if built is not None:
-        log.info("leaderboards rebuilt from SQL (generation %s)", built)
+    await _rebuild_if_lost("leaderboards", runtime.leaderboards.ensure_built, runtime.clock)
 
 
 async def rebuild_lost_progress(runtime: Runtime) -> None:
     """At start, as for the leaderboards: the badge progress sets are rebuilt from SQL when
     Redis lost them (or holds them for other badges' metrics). A Redis that does not answer is
     left to the progress projector, which retries."""
+    await _rebuild_if_lost("badge progress", runtime.progress.ensure_built, runtime.clock)
+
+
+async def _rebuild_if_lost(
+    what: str,
+    ensure_built: Callable[[BaseDBAsyncClient, datetime], Awaitable[str | None]],
+    clock: Clock,
+) -> None:
     try:
-        built = await runtime.progress.ensure_built(sql.connection(), runtime.clock.now())
+        built = await ensure_built(sql.connection(), clock.now())
     except BoardsUnavailable as error:
-        log.warning("badge progress not checked at start: Redis unavailable (%s)", error)
+        log.warning("%s not checked at start: Redis unavailable (%s)", what, error)
         return
     if built is not None:
-        log.info("badge progress rebuilt from SQL (generation %s)", built)
+        log.info("%s rebuilt from SQL (generation %s)", what, built)
 
 
 # How soon a program applied elsewhere (the CLI, another worker) takes effect here.
