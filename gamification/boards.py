@@ -18,8 +18,9 @@ again changes nothing. A Redis failure raises BoardsUnavailable.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,28 @@ class Refresh:
     announce: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Expected:
+    """A reader's own standings on one key, still being computed from SQL (read-your-writes):
+    the read runs meanwhile and also fetches what Redis holds for them. Only where that
+    differs is the refresh written and the read made again, so a reader the projector has
+    already caught up with pays no round trip for its freshness."""
+
+    key: str
+    members: tuple[int, ...]
+    compute: Callable[[], Awaitable[Refresh]]
+
+    def holds(self, stored: Sequence[float | None], refresh: Refresh) -> bool:
+        """Whether Redis already held every value the refresh would write."""
+        held = dict(zip(self.members, stored, strict=True))
+        return all(
+            change.key == self.key
+            and change.member_id in held
+            and held[change.member_id] == (None if change.value is None else float(change.value))
+            for change in refresh.changes
+        )
+
+
 def rank_changed(
     member_id: int, board: str, period: str, rank: int | None, previous: int | None
 ) -> str:
@@ -110,9 +133,10 @@ class Boards:
 
     # -- reading ----------------------------------------------------------------------------
     # Each read can carry a Refresh: standings computed from SQL a moment before, written in
-    # the same atomic round trip ahead of the read (read-your-writes at the cost of none).
+    # the same atomic round trip ahead of the read (read-your-writes at the cost of none);
+    # or an Expected one, computed while the read runs and written only where Redis lags.
 
-    async def top(self, key: str, first: int, refresh: Refresh | None = None) -> Page:
+    async def top(self, key: str, first: int, refresh: Refresh | Expected | None = None) -> Page:
         def read(pipe: Any) -> None:
             pipe.zrevrange(key, 0, first - 1, withscores=True)
             pipe.zcard(key)
@@ -120,7 +144,9 @@ class Boards:
         found, size = await self._read(read, refresh)
         return Page(_entries(found, 1, size), size)
 
-    async def entry(self, key: str, member_id: int, refresh: Refresh | None = None) -> Entry | None:
+    async def entry(
+        self, key: str, member_id: int, refresh: Refresh | Expected | None = None
+    ) -> Entry | None:
         def read(pipe: Any) -> None:
             pipe.zrevrank(key, str(member_id))
             pipe.zscore(key, str(member_id))
@@ -137,7 +163,7 @@ class Boards:
         member_id: int,
         before: int,
         after: int,
-        refresh: Refresh | None = None,
+        refresh: Refresh | Expected | None = None,
     ) -> Page | None:
         """The member with up to `before` members above it and `after` below; None when the
         member is not on the board."""
@@ -158,9 +184,13 @@ class Boards:
         except RedisError as error:
             raise BoardsUnavailable(str(error)) from error
 
-    async def _read(self, read: Callable[[Any], None], refresh: Refresh | None) -> list[Any]:
+    async def _read(
+        self, read: Callable[[Any], None], refresh: Refresh | Expected | None
+    ) -> list[Any]:
         """Runs `read`'s commands in one MULTI, after `refresh`'s writes; returns the read's
         answers."""
+        if isinstance(refresh, Expected):
+            return await self._read_expecting(read, refresh)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 by_key = self._queue(pipe, refresh)
@@ -172,6 +202,25 @@ class Boards:
         except RedisError as error:
             raise BoardsUnavailable(str(error)) from error
         return list(answers[len(by_key) :])
+
+    async def _read_expecting(self, read: Callable[[Any], None], expected: Expected) -> list[Any]:
+        computing = asyncio.ensure_future(expected.compute())
+        members = [str(m) for m in expected.members]
+
+        def read_and_check(pipe: Any) -> None:
+            read(pipe)
+            pipe.zmscore(expected.key, members)
+
+        try:
+            *answers, stored = await self._read(read_and_check, None)
+        except BaseException:
+            computing.cancel()
+            await asyncio.gather(computing, return_exceptions=True)
+            raise
+        refresh = await computing
+        if expected.holds(stored, refresh):
+            return answers
+        return await self._read(read, refresh)
 
     # -- writing ----------------------------------------------------------------------------
     async def apply(

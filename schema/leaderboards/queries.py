@@ -116,7 +116,7 @@ class LeaderboardQueries:
         boards = leaderboards_of(ctx).boards
         key = boards.key(found.key, window)
         mine = {m for m in (ctx.actor.member_id, centre) if m is not None}
-        refresh = await refreshed(ctx, found.key, window, mine) if mine else None
+        refresh = refreshed(ctx, found.key, window, mine) if mine else None
         try:
             if centre is None:
                 page: Page | None = await boards.top(key, first, refresh)
@@ -144,7 +144,7 @@ async def rank_of(
     not on it."""
     found = kept(ctx, board_key, period)
     window = scores.window(period, ctx.clock.now(), ctx.program.zone)
-    refresh = await refreshed(ctx, found.key, window, [member.id])
+    refresh = refreshed(ctx, found.key, window, [member.id])
     boards = leaderboards_of(ctx).boards
     try:
         entry = await boards.entry(boards.key(found.key, window), member.id, refresh)

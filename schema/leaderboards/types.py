@@ -15,7 +15,7 @@ from domain import program
 from domain.errors import InvalidInput
 from domain.views import MemberView
 from gamification import scores
-from gamification.boards import Entry, Refresh
+from gamification.boards import Entry, Expected
 from gamification.leaderboards import Leaderboards, board
 from schema.context import Context
 
@@ -140,10 +140,17 @@ def _fields(selections: list[Selection], name: str | None) -> list[SelectedField
     return found
 
 
-async def refreshed(
+def refreshed(
     ctx: Context, board_key: str, window: scores.Window, member_ids: Iterable[int]
-) -> Refresh:
+) -> Expected:
     """Read-your-writes: these members' standings from SQL, which the read that follows
-    writes first, so a rank asked for after a mutation shows it, whatever the projector has
-    reached."""
-    return await leaderboards_of(ctx).fresh(board_key, window, member_ids, ctx.clock.now())
+    writes first where Redis holds something else, so a rank asked for after a mutation
+    shows it, whatever the projector has reached."""
+    found = leaderboards_of(ctx)
+    members = tuple(sorted(set(member_ids)))
+    now = ctx.clock.now()
+    return Expected(
+        found.boards.key(board_key, window),
+        members,
+        lambda: found.fresh(board_key, window, members, now),
+    )

@@ -9,15 +9,19 @@ import itertools
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.runtime import prepare
 from domain import actions, adjustments, members, preferences, purchases, sql
 from domain.actors import Actor, ActorKind
+from domain.program import BoardPeriod
 from domain.program_file import load_program
-from gamification.boards import Boards
+from gamification import scores
+from gamification.boards import Boards, BoardsUnavailable, Change, Expected, Refresh
 from gamification.leaderboards import Leaderboards, kept_windows
 from tests.helpers import Stores
 from tests.leaderboard_helpers import BOARDS_PROGRAM, dump, project, replay
@@ -180,3 +184,57 @@ async def test_choosing_to_opt_out_is_an_event_once(db: Stores):
     )
     assert [sql.to_json(r["payload"])["optedOut"] for r in found] == [True, False, True]
     assert await preferences.opted_out(ids) == {ids[0]}
+
+
+async def _evals(db: Stores) -> int:
+    stats = await db.redis.info("commandstats")
+    return int(stats.get("cmdstat_eval", {}).get("calls", 0))
+
+
+async def test_a_reader_redis_is_up_to_date_for_is_answered_without_a_write(db: Stores):
+    await db.redis.flushdb()
+    boards = Boards(db.redis, "{c}")
+    key = boards.key("points", scores.window(BoardPeriod.ALL_TIME, START, ZoneInfo("UTC")))
+    await boards.apply([Change(key, 1, 500), Change(key, 2, 300)], {})
+    asked: list[int] = []
+
+    def expecting(value: int | None) -> Expected:
+        async def compute() -> Refresh:
+            asked.append(1)
+            return Refresh((Change(key, 2, value),))
+
+        return Expected(key, (2,), compute)
+
+    before = await _evals(db)
+    entry = await boards.entry(key, 2, expecting(300))
+    assert entry is not None
+    assert (entry.rank, entry.score) == (2, scores.score_of(300))
+    assert await _evals(db) == before  # nothing to write: read once, no script
+
+    entry = await boards.entry(key, 2, expecting(900))  # Redis lags: written, then read again
+    assert entry is not None
+    assert (entry.rank, entry.score) == (1, scores.score_of(900))
+    assert await _evals(db) == before + 1
+    assert await boards.entry(key, 2, expecting(None)) is None  # gone from SQL: removed
+    assert await db.redis.zscore(key, "2") is None
+    assert len(asked) == 3
+
+
+async def test_a_reader_whose_redis_is_down_gets_unavailable_and_leaves_nothing_running():
+    import redis.asyncio as aioredis
+
+    down = Boards(aioredis.Redis(port=1, socket_connect_timeout=0.2), "{c}")
+    cancelled = asyncio.Event()
+
+    async def compute() -> Refresh:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Refresh(())
+
+    with pytest.raises(BoardsUnavailable):
+        await down.entry("{c}:lb:points:all", 1, Expected("{c}:lb:points:all", (1,), compute))
+    assert cancelled.is_set()
+    await down.redis.aclose()
