@@ -81,11 +81,14 @@ class Expected:
     """A reader's own standings on one key, still being computed from SQL (read-your-writes):
     the read runs meanwhile and also fetches what Redis holds for them. Only where that
     differs is the refresh written and the read made again, so a reader the projector has
-    already caught up with pays no round trip for its freshness."""
+    already caught up with pays no round trip for its freshness. `meanwhile` hears the
+    members a page's first read found, to load what the reader shows of them while the
+    standings are still on their way."""
 
     key: str
     members: tuple[int, ...]
     compute: Callable[[], Awaitable[Refresh]]
+    meanwhile: Callable[[list[int]], Awaitable[object]] | None = None
 
     def holds(self, stored: Sequence[float | None], refresh: Refresh) -> bool:
         """Whether Redis already held every value the refresh would write."""
@@ -141,7 +144,7 @@ class Boards:
             pipe.zrevrange(key, 0, first - 1, withscores=True)
             pipe.zcard(key)
 
-        found, size = await self._read(read, refresh)
+        found, size = await self._read(read, refresh, lambda answers: _members(answers[0]))
         return Page(_entries(found, 1, size), size)
 
     async def entry(
@@ -171,12 +174,10 @@ class Boards:
         def read(pipe: Any) -> None:
             pipe.eval(_AROUND, 1, key, str(member_id), before, after)
 
-        (found,) = await self._read(read, refresh)
+        (found,) = await self._read(read, refresh, lambda answers: _members(_pairs(answers[0])))
         if not found:
             return None
-        start, size, flat = int(found[0]), int(found[1]), found[2]
-        pairs = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
-        return Page(_entries(pairs, start + 1, size), size)
+        return Page(_entries(_pairs(found), int(found[0]) + 1, int(found[1])), int(found[1]))
 
     async def size(self, key: str) -> int:
         try:
@@ -185,12 +186,15 @@ class Boards:
             raise BoardsUnavailable(str(error)) from error
 
     async def _read(
-        self, read: Callable[[Any], None], refresh: Refresh | Expected | None
+        self,
+        read: Callable[[Any], None],
+        refresh: Refresh | Expected | None,
+        members: Callable[[list[Any]], list[int]] | None = None,
     ) -> list[Any]:
         """Runs `read`'s commands in one MULTI, after `refresh`'s writes; returns the read's
-        answers."""
+        answers (`members` says which members they name)."""
         if isinstance(refresh, Expected):
-            return await self._read_expecting(read, refresh)
+            return await self._read_expecting(read, refresh, members)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 by_key = self._queue(pipe, refresh)
@@ -203,21 +207,33 @@ class Boards:
             raise BoardsUnavailable(str(error)) from error
         return list(answers[len(by_key) :])
 
-    async def _read_expecting(self, read: Callable[[Any], None], expected: Expected) -> list[Any]:
+    async def _read_expecting(
+        self,
+        read: Callable[[Any], None],
+        expected: Expected,
+        members: Callable[[list[Any]], list[int]] | None,
+    ) -> list[Any]:
         computing = asyncio.ensure_future(expected.compute())
-        members = [str(m) for m in expected.members]
+        loading: asyncio.Future[object] | None = None
+        checked = [str(m) for m in expected.members]
 
         def read_and_check(pipe: Any) -> None:
             read(pipe)
-            pipe.zmscore(expected.key, members)
+            pipe.zmscore(expected.key, checked)
 
         try:
             *answers, stored = await self._read(read_and_check, None)
+            if expected.meanwhile is not None and members is not None:
+                loading = asyncio.ensure_future(expected.meanwhile(members(answers)))
+            refresh = await computing
+            if loading is not None:
+                await loading
         except BaseException:
-            computing.cancel()
-            await asyncio.gather(computing, return_exceptions=True)
+            for pending in (computing, loading):
+                if pending is not None:
+                    pending.cancel()
+            await asyncio.gather(computing, *([loading] if loading else []), return_exceptions=True)
             raise
-        refresh = await computing
         if expected.holds(stored, refresh):
             return answers
         return await self._read(read, refresh)
@@ -372,6 +388,18 @@ def _moved(
             if was != now:
                 moved[(key, change.member_id)] = (was, now)
     return moved
+
+
+def _pairs(found: Sequence[Any]) -> list[tuple[Any, float]]:
+    """(member, value) pairs from the around script's answer: [start, size, flat pairs]."""
+    if not found:
+        return []
+    flat = found[2]
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _members(pairs: Sequence[tuple[Any, float]]) -> list[int]:
+    return [int(member) for member, _ in pairs]
 
 
 def _entries(pairs: Sequence[tuple[Any, float]], first_rank: int, size: int) -> tuple[Entry, ...]:

@@ -116,7 +116,7 @@ class LeaderboardQueries:
         boards = leaderboards_of(ctx).boards
         key = boards.key(found.key, window)
         mine = {m for m in (ctx.actor.member_id, centre) if m is not None}
-        refresh = refreshed(ctx, found.key, window, mine) if mine else None
+        refresh = refreshed(ctx, found.key, window, mine, shown=True) if mine else None
         try:
             if centre is None:
                 page: Page | None = await boards.top(key, first, refresh)

@@ -141,11 +141,16 @@ def _fields(selections: list[Selection], name: str | None) -> list[SelectedField
 
 
 def refreshed(
-    ctx: Context, board_key: str, window: scores.Window, member_ids: Iterable[int]
+    ctx: Context,
+    board_key: str,
+    window: scores.Window,
+    member_ids: Iterable[int],
+    shown: bool = False,
 ) -> Expected:
     """Read-your-writes: these members' standings from SQL, which the read that follows
     writes first where Redis holds something else, so a rank asked for after a mutation
-    shows it, whatever the projector has reached."""
+    shows it, whatever the projector has reached. With `shown`, the members a page's read
+    finds are loaded meanwhile, for the entries to show them."""
     found = leaderboards_of(ctx)
     members = tuple(sorted(set(member_ids)))
     now = ctx.clock.now()
@@ -153,4 +158,5 @@ def refreshed(
         found.boards.key(board_key, window),
         members,
         lambda: found.fresh(board_key, window, members, now),
+        ctx.loaders.members.load_many if shown else None,
     )

@@ -238,3 +238,32 @@ async def test_a_reader_whose_redis_is_down_gets_unavailable_and_leaves_nothing_
         await down.entry("{c}:lb:points:all", 1, Expected("{c}:lb:points:all", (1,), compute))
     assert cancelled.is_set()
     await down.redis.aclose()
+
+
+async def test_a_page_s_members_are_handed_over_while_the_reader_s_standings_are_computed(
+    db: Stores,
+):
+    await db.redis.flushdb()
+    boards = Boards(db.redis, "{c}")
+    key = boards.key("points", scores.window(BoardPeriod.ALL_TIME, START, ZoneInfo("UTC")))
+    await boards.apply([Change(key, m, 100 * m) for m in range(1, 6)], {})
+    computed = asyncio.Event()
+    heard: list[tuple[list[int], bool]] = []
+
+    async def compute() -> Refresh:
+        await asyncio.sleep(0.05)
+        computed.set()
+        return Refresh((Change(key, 3, 300),))
+
+    async def meanwhile(members: list[int]) -> None:
+        heard.append((members, computed.is_set()))
+
+    page = await boards.top(key, 3, Expected(key, (3,), compute, meanwhile))
+    assert [e.member_id for e in page.entries] == [5, 4, 3]
+    assert heard == [([5, 4, 3], False)]  # before the standings came back
+    heard.clear()
+    computed.clear()
+    page = await boards.around(key, 3, 1, 1, Expected(key, (3,), compute, meanwhile))
+    assert page is not None
+    assert [e.member_id for e in page.entries] == [4, 3, 2]
+    assert heard == [([4, 3, 2], False)]
