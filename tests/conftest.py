@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import storage
 from app.asgi import create_app
@@ -127,6 +128,18 @@ async def stores(
         await storage.close_sql()
 
 
+_superuser: dict[str, bool] = {}
+
+
+async def _may_skip_foreign_keys(stores: Stores, conn: BaseDBAsyncClient) -> bool:
+    """Whether this PostgreSQL role may turn foreign-key checks off (a superuser, as the
+    embedded server's is; a server given in COALITION_TEST_DATABASE_URL may not be)."""
+    if stores.url not in _superuser:
+        found = await sql.row(conn, "SELECT current_setting('is_superuser') = 'on' AS yes")
+        _superuser[stores.url] = bool(found and found["yes"])
+    return _superuser[stores.url]
+
+
 async def _empty(stores: Stores) -> None:
     conn = sql.connection()
     tables = [
@@ -145,6 +158,15 @@ async def _empty(stores: Stores) -> None:
             "PRAGMA foreign_keys = OFF;"
             + "".join(f'DELETE FROM "{t}";' for t in tables)
             + "DELETE FROM sqlite_sequence; PRAGMA foreign_keys = ON;"
+        )
+    elif await _may_skip_foreign_keys(stores, conn):
+        # A few rows in each table: DELETE is several times faster than TRUNCATE, which
+        # makes every table and index new files. Foreign keys are not checked meanwhile.
+        await conn.execute_script(
+            "BEGIN; SET LOCAL session_replication_role = replica;"
+            + "".join(f'DELETE FROM "{t}";' for t in tables)
+            + "SELECT setval(c.oid, 1, false) FROM pg_class c "
+            "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace; COMMIT;"
         )
     else:
         quoted = ", ".join(f'"{t}"' for t in tables)
