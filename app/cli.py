@@ -255,7 +255,7 @@ def _gamification_command(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     took = time.monotonic() - started
     print(
-        f"leaderboards and badge progress rebuilt from SQL in {took:.1f} s "
+        f"leaderboards and progress sets rebuilt from SQL in {took:.1f} s "
         f"(generations {generation} and {progress})"
     )
     return 0
@@ -641,9 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     gamification = _command(
         commands,
         "gamification",
-        "keep the Redis projections of gamification (leaderboards, badge progress)",
-        "Leaderboards and where members stand on badges live in Redis, derived from SQL; "
-        "these commands recompute them.",
+        "keep the Redis projections of gamification (leaderboards, progress sets)",
+        "Leaderboards and where members stand on badges, tiers and challenges live in Redis, "
+        "derived from SQL; these commands recompute them.",
         "  coalition gamification rebuild",
     )
     gamification_actions = gamification.add_subparsers(
@@ -656,13 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         gamification_actions,
         "rebuild",
-        "recompute every leaderboard and badge progress set from SQL and swap them in",
-        "Recomputes every board's current periods, and every badge metric's set of members "
-        "(for badge percentiles), from SQL into temporary keys, with a progress bar, then "
-        "swaps them in atomically (RENAME; the old values UNLINKed) and applies what happened "
-        "meanwhile. Safe beside running servers, which go on answering from the old keys "
-        "until the swap. A server also does this by itself when it starts on a Redis that "
-        "lost them.",
+        "recompute every leaderboard and progress set from SQL and swap them in",
+        "Recomputes every board's current periods, and the sets of members on every badge "
+        "metric, the tier and each running challenge window (for percentiles), from SQL into "
+        "temporary keys, with a progress bar, then swaps them in atomically (RENAME; the old "
+        "values UNLINKed) and applies what happened meanwhile. Safe beside running servers, "
+        "which go on answering from the old keys until the swap. A server also does this by "
+        "itself when it starts on a Redis that lost them.",
         "  coalition gamification rebuild",
     )
     return parser

@@ -57,7 +57,8 @@ class Runtime:
 
     @property
     def progress(self) -> Progress:
-        """Where members stand on the badges' metrics, over the boards' Redis."""
+        """Where members stand on the badges' metrics, the tier and the challenges, over the
+        boards' Redis."""
         boards = self.leaderboards.boards
         if self._progress is None or self._progress.boards is not boards:
             self._progress = Progress(boards, lambda: self.program)
@@ -72,10 +73,10 @@ async def rebuild_lost_leaderboards(runtime: Runtime) -> None:
 
 
 async def rebuild_lost_progress(runtime: Runtime) -> None:
-    """At start, as for the leaderboards: the badge progress sets are rebuilt from SQL when
-    Redis lost them (or holds them for other badges' metrics). A Redis that does not answer is
-    left to the progress projector, which retries."""
-    await _rebuild_if_lost("badge progress", runtime.progress.ensure_built, runtime.clock)
+    """At start, as for the leaderboards: the progress sets (badges, tier, challenges) are
+    rebuilt from SQL when Redis lost them (or holds them for other badges or challenges). A
+    Redis that does not answer is left to the progress projector, which retries."""
+    await _rebuild_if_lost("progress", runtime.progress.ensure_built, runtime.clock)
 
 
 async def _rebuild_if_lost(
@@ -115,6 +116,19 @@ async def run_jobs(runtime: Runtime, retention: Retention) -> None:
         log.info("pruned: %s", pruned)
     for failure in report.failures:
         log.error("job failure: %s", failure)
+    await refresh_progress(runtime)
+
+
+async def refresh_progress(runtime: Runtime) -> None:
+    """The progress sets' daily refresh (Progress.ensure_fresh): a rolling tier window lowers
+    amounts with no event. A Redis that does not answer is tried again on the next run."""
+    try:
+        refreshed = await runtime.progress.ensure_fresh(sql.connection(), runtime.clock.now())
+    except BoardsUnavailable as error:
+        log.warning("progress not refreshed: Redis unavailable (%s)", error)
+        return
+    if refreshed:
+        log.info("progress sets refreshed from SQL")
 
 
 def read_program(path: Path) -> Program:

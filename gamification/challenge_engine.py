@@ -21,7 +21,7 @@ operator count, but not toward distinct partners.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,6 +38,8 @@ from gamification.challenges import Activity, ActivityKind, Progress, Window, pr
 
 NAME = "challenges"
 _TRIGGERS = (events.PurchaseRecorded.TYPE, events.ActionRecorded.TYPE)
+# The events after which a member's progress may have moved: a refund takes a purchase out.
+_MOVING = frozenset({*_TRIGGERS, events.PurchaseRefunded.TYPE})
 
 
 async def activities(
@@ -90,11 +92,10 @@ class Standing:
 
 
 async def standings(
-    program: Program, member_ids: Sequence[int], now: datetime
+    conn: BaseDBAsyncClient, program: Program, member_ids: Sequence[int], now: datetime
 ) -> dict[int, list[Standing]]:
     """Every member's standing in each challenge running at `now`, in the program's order:
     four statements, whatever the number of members and challenges."""
-    conn = sql.connection()
     zone = program.zone
     running = [
         (c, w) for c in program.challenges if (w := window_at(c.window, now, zone)) is not None
@@ -167,9 +168,25 @@ class ChallengeEngine:
                         await _evaluate(unit, challenge, window, event.member_id)
 
 
+def affected(program: Program, stored: Iterable[outbox.StoredEvent]) -> set[int]:
+    """The members whose progress in some challenge the events may have moved: a purchase or
+    an action a goal counts, or a refund (a purchase refunded in full stops counting)."""
+    if not program.challenges:
+        return set()
+    members: set[int] = set()
+    for event in stored:
+        if event.type not in _MOVING or event.member_id is None or event.member_id in members:
+            continue
+        read, _ = events.read(event.type, event.payload)
+        if any(_moved_by(challenge, read) for challenge in program.challenges):
+            members.add(event.member_id)
+    return members
+
+
 def _moved_by(challenge: Challenge, event: events.DomainEvent) -> bool:
     for goal in challenge.goals:
-        if goal.action is None and isinstance(event, events.PurchaseRecorded):
+        purchase = isinstance(event, events.PurchaseRecorded | events.PurchaseRefunded)
+        if goal.action is None and purchase:
             return True
         if isinstance(event, events.ActionRecorded) and goal.action == event.action:
             return True

@@ -23,7 +23,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 # (owner id, first, before id, only this partner's dealings or None for all)
 PageKey = tuple[int, int, int | None, str | None]
-# (member id, its badges' metrics with their values fresh from SQL)
+# (member id, the progress sets asked of (badge metrics, tier, challenge windows) with its
+# values fresh from SQL)
 StandingKey = tuple[int, tuple[tuple[str, int], ...]]
 
 
@@ -61,7 +62,7 @@ class Loaders:
     def __init__(self, program: Program, clock: Clock, progress: Progress | None = None) -> None:
         self.program = program
         self.clock = clock
-        # Badge percentiles, from Redis; None where there is no Redis to ask.
+        # Percentiles (badges, tier, challenges), from Redis; None where there is no Redis.
         self.progress = progress
 
     @cached_property
@@ -178,9 +179,10 @@ class Loaders:
 
     @cached_property
     def percentiles(self) -> DataLoader[StandingKey, dict[str, float]]:
-        """Members' percentiles on their badges' metrics (gamification.progress): one Redis
-        round trip for any number of members and badges; none (empty) when Redis cannot be
-        read just now."""
+        """Members' percentiles on their badges' metrics, their tier's qualifying amount and
+        their challenges' progress (gamification.progress): one Redis round trip for any
+        number of members, badges and challenges; none (empty) when Redis cannot be read just
+        now."""
         progress = self.progress
 
         async def percentiles(keys: list[StandingKey]) -> list[dict[str, float]]:
@@ -188,7 +190,7 @@ class Loaders:
                 try:
                     return await progress.percentiles([(m, dict(v)) for m, v in keys])
                 except BoardsUnavailable as error:
-                    log.warning("badge percentiles left out: %s", error)
+                    log.warning("percentiles left out: %s", error)
             return [{} for _ in keys]
 
         return DataLoader(load_fn=percentiles)
@@ -198,7 +200,9 @@ class Loaders:
         program, clock = self.program, self.clock
 
         async def standings(members: list[int]) -> list[list[challenge_engine.Standing]]:
-            found = await challenge_engine.standings(program, members, clock.now())
+            found = await challenge_engine.standings(
+                sql.connection(), program, members, clock.now()
+            )
             return [found[m] for m in members]
 
         return DataLoader(load_fn=standings)

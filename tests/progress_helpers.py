@@ -1,5 +1,5 @@
-"""Badge progress tests share a program with badges of several metrics, a way to run the
-progress projector, and a look at what Redis holds."""
+"""Progress tests share a program with badges of several metrics (and one with challenges and
+rolling tiers besides), a way to run the progress projector, and a look at what Redis holds."""
 
 from __future__ import annotations
 
@@ -49,6 +49,29 @@ hidden = true
 
 BADGES_PROGRAM = BASE_PROGRAM.read_text(encoding="utf-8") + BADGES
 
+# A weekly challenge of purchases and reviews, a monthly one of spend; tiers over the 12
+# months up to the next monthly review.
+CHALLENGES = """
+[[challenges]]
+key = "busy-week"
+name = "Busy week"
+every = "week"
+points = 100
+goals = [{ metric = "purchases", target = 3 }, { metric = "actions:REVIEW", target = 1 }]
+
+[[challenges]]
+key = "big-month"
+name = "Big month"
+every = "month"
+points = 300
+goals = [{ metric = "spend", currency = "RON", target = 500 }]
+
+[tier_rules]
+window = "rolling_12_months"
+"""
+
+PROGRESS_PROGRAM = BADGES_PROGRAM + CHALLENGES
+
 
 async def project(progress: Progress, now: datetime) -> int:
     """Runs the progress projector as the server does (its runner, from its checkpoint), at
@@ -64,14 +87,14 @@ async def replay(progress: Progress, now: datetime) -> None:
 
 
 async def dump(redis: aioredis.Redis, progress: Progress) -> dict[str, Any]:
-    """Every progress key with its members and values, and the population (the generation
-    left out)."""
+    """Every progress key with its members and values, the population, what was built and
+    the day (the generation left out)."""
     found: dict[str, Any] = {}
     async for key in redis.scan_iter(match=progress.key("*"), count=1000):
         name = str(key)
         if name == progress.generation_key:
             continue
-        if name in (progress.population_key, progress.metrics_key):
+        if name in (progress.population_key, progress.metrics_key, progress.day_key):
             found[name] = await redis.get(name)
         else:
             found[name] = await redis.zrange(name, 0, -1, withscores=True)

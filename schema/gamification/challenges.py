@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 from domain import program
-from gamification import challenge_engine, challenges
+from gamification import challenge_engine, challenges, progress
 from schema import ids
 from schema.common import Decimal, Node, expose_enum
+from schema.context import Context
 
 expose_enum(
     program.Recurrence,
@@ -149,9 +151,27 @@ class ChallengeProgress:
         description="For a challenge limited to its first finishers: how many may still "
         "complete it in this window; null for no limit."
     )
+    member_id: strawberry.Private[int]
+    standing: strawberry.Private[challenge_engine.Standing]
+
+    @strawberry.field(
+        description="How many of the program's members have made less progress in this "
+        "window, in percent (0 to 100): 'ahead of 73% of members'. Null when Redis cannot be "
+        "read just now."
+    )
+    async def percentile(self, info: Info[Context, None]) -> float | None:
+        # The member's own progress is the fresh one from SQL; the others' come from Redis.
+        metric, value = progress.challenge_entry(self.standing)
+        ahead = await info.context.loaders.percentiles.load((self.member_id, ((metric, value),)))
+        return ahead.get(metric)
 
     @classmethod
-    def of(cls, standing: challenge_engine.Standing, language: str | None) -> ChallengeProgress:
+    def of(
+        cls,
+        standing: challenge_engine.Standing,
+        language: str | None,
+        member_id: int,
+    ) -> ChallengeProgress:
         made = standing.progress
         return cls(
             challenge=Challenge.of(made.challenge, made.window, language),
@@ -170,6 +190,8 @@ class ChallengeProgress:
             progress=made.fraction,
             completed_at=standing.completed_at,
             slots_left=standing.slots_left,
+            member_id=member_id,
+            standing=standing,
         )
 
 

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from domain import events, preferences, tier_rules, tiers, views
 from domain.program import BoardPeriod
+from gamification import progress
 from schema import ids
 from schema.authorization import dealings_seen_by, sees_private_details
 from schema.common import AFTER, FIRST, Connection, Node, connection, expose_enum, page_size
@@ -59,6 +60,19 @@ class TierStatus:
         description="The next review, where this window ends: a member below its tier's "
         "retain threshold then goes down (one tier, or to what it still reaches)."
     )
+    member_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="How many of the program's members have a lower qualifying amount in "
+        "this window, in percent (0 to 100): 'ahead of 73% of members'. Null when Redis "
+        "cannot be read just now."
+    )
+    async def percentile(self, info: Info[Context, None]) -> float | None:
+        # The member's own amount is the fresh one from SQL; the others' come from Redis.
+        ahead = await info.context.loaders.percentiles.load(
+            (self.member_id, ((progress.TIER, self.qualifying_amount),))
+        )
+        return ahead.get(progress.TIER)
 
 
 expose_enum(
@@ -183,6 +197,7 @@ class Member(Node):
             retain_by=found.retain_by,
             window_starts_at=window.start,
             review_at=window.review_at,
+            member_id=self.view.id,
         )
 
     @strawberry.field(
@@ -304,7 +319,7 @@ class Member(Node):
         if not sees_private_details(ctx, self.view.id):
             return []
         found = await ctx.loaders.challenges.load(self.view.id)
-        return [ChallengeProgress.of(standing, ctx.language) for standing in found]
+        return [ChallengeProgress.of(standing, ctx.language, self.view.id) for standing in found]
 
     @strawberry.field(
         description="The member's place on a leaderboard's current period; null when it is "

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from app.consumers import consumers as app_consumers
 from domain import events, jobs, sql
+from domain.consumers import Runner
 from tests.helpers import API, BASE_PROGRAM, ManualClock, count_statements
 
 # Silver 2500 (kept on 1500, earns 1.5x), gold 10000 (kept on 6000, earns 2x); the 12 months
@@ -289,3 +291,28 @@ async def test_a_page_of_members_with_windowed_tiers_costs_the_same_as_one(api: 
     assert {n["tier"]["current"]["key"] for n in nodes} == {"bronze", "silver", "gold"}
     assert sum(len(n["tierChanges"]) for n in nodes) >= 10
     assert len(many) == len(one)
+
+
+async def test_the_tier_percentile_compares_the_windows_qualifying_amounts(api: API):
+    await api.use_program(ROLLING)
+    clock = api.use_clock(ManualClock("2026-03-15T10:00:00+00:00"))
+    ana, bob = await api.enroll("ana"), await api.enroll("bob")
+    await api.enroll("cid")
+    # Bob's 5,000 of a year ago are out of the window now: only this window's count.
+    clock.set("2025-02-10T10:00:00+00:00")
+    assert (await api.purchase(bob, "5000"))["userErrors"] == []
+    clock.set("2026-03-15T10:00:00+00:00")
+    assert (await api.purchase(ana, "300"))["userErrors"] == []
+    assert (await api.purchase(bob, "100"))["userErrors"] == []
+    runners = [Runner(c, clock) for c in app_consumers(api.runtime)]
+    while sum([await runner.drain() for runner in runners]):
+        pass
+    query = "query($id: ID!) { member(id: $id) { tier { qualifyingAmount percentile } } }"
+    seen = {}
+    for name, member in (("ana", ana), ("bob", bob)):
+        data = await api.gql(query, {"id": member}, as_=api.admin())
+        seen[name] = data["member"]["tier"]
+    assert seen == {
+        "ana": {"qualifyingAmount": 300, "percentile": 100 * 2 / 3},
+        "bob": {"qualifyingAmount": 150, "percentile": 100 / 3},  # earned at silver, 1.5x
+    }

@@ -171,7 +171,7 @@ async def test_2359_on_sunday_counts_in_the_week_it_ends_and_midnight_in_the_nex
     await handle(engine, await events_after())
     assert await completions() == []  # two in each week
 
-    found = (await standings(program, [ana], NOW))[ana][0]
+    found = (await standings(sql.connection(), program, [ana], NOW))[ana][0]
     assert [g.current for g in found.progress.goals] == [2, 2]
     assert found.progress.window.start == local(2026, 11, 30)
     assert found.completed_at is None
@@ -183,7 +183,7 @@ async def test_2359_on_sunday_counts_in_the_week_it_ends_and_midnight_in_the_nex
     done = await completions()
     assert [sql.to_datetime(c["window_start"]) for c in done] == [local(2026, 11, 23)]
     # This week is still two out of three.
-    found = (await standings(program, [ana], NOW))[ana][0]
+    found = (await standings(sql.connection(), program, [ana], NOW))[ana][0]
     assert found.completed_at is None
     assert [g.current for g in found.progress.goals] == [2, 2]
 
@@ -224,7 +224,7 @@ async def test_first_n_gives_no_more_than_n_when_members_finish_at_once(db: Stor
     # Everyone's events again: still two, and the standings say no slots are left.
     await asyncio.gather(*(handle(engine, batch) for batch in by_member))
     assert len([c for c in await completions() if c["challenge_key"] == "first-reviewers"]) == 2
-    left = await standings(program, ids, NOW)
+    left = await standings(sql.connection(), program, ids, NOW)
     assert {s.slots_left for m in ids for s in left[m] if s.progress.challenge.first} == {0}
     await assert_ledger_consistent()
 
@@ -251,5 +251,5 @@ async def test_a_purchase_refunded_in_full_stops_counting(db: Stores):
     await buy(db, ana, "skyways", local(2026, 12, 1, 10))
     await handle(engine, await events_after())
     assert await completions() == []
-    found = (await standings(program, [ana], NOW))[ana][0]
+    found = (await standings(sql.connection(), program, [ana], NOW))[ana][0]
     assert [g.current for g in found.progress.goals] == [2, 2]

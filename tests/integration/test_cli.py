@@ -337,8 +337,8 @@ def test_gamification_rebuild_fills_the_boards_with_a_progress_bar(tmp_path: Pat
     env["COALITION_REDIS_PREFIX"] = "{cli-rebuild}"
     done = coalition("gamification", "rebuild", data_dir=tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("leaderboards and badge progress rebuilt from SQL in ")
-    # One bar per kept board period, and one for the members the badge progress read,
+    assert done.stdout.startswith("leaderboards and progress sets rebuilt from SQL in ")
+    # One bar per kept board period, and one for the members the progress sets read,
     # filled: nobody has enrolled yet, so each is empty.
     bars = [line for line in done.stderr.splitlines() if "[" in line]
     assert len(bars) == 6, done.stderr

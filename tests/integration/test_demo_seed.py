@@ -241,7 +241,8 @@ async def test_the_demo_members_have_real_progress_in_the_challenge_and_the_surp
     assert elif_ is not None
     assert bogdan is not None
     assert {r["member_id"] for r in done} >= {elif_.id}
-    (week,) = (await challenge_engine.standings(program, [bogdan.id], NOW))[bogdan.id]
+    found = await challenge_engine.standings(sql.connection(), program, [bogdan.id], NOW)
+    (week,) = found[bogdan.id]
     assert week.progress.challenge.key == "explorer-week"
     assert [int(g.current) for g in week.progress.goals] == [2, 2]
     assert week.completed_at is None

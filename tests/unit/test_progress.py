@@ -1,12 +1,22 @@
-"""Badge percentiles: the arithmetic from what a metric's sorted set answers."""
+"""Percentiles: the arithmetic from what a sorted set answers, and how a challenge's progress
+is kept in its window's set."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gamification.progress import percentile, stored_value
-from gamification.scores import EXACT
+from gamification.challenges import Window
+from gamification.progress import (
+    challenge_metric,
+    challenge_ttl,
+    challenge_value,
+    percentile,
+    stored_value,
+)
+from gamification.scores import EXACT, GRACE
 
 
 def from_members(others: list[int], value: int, own: int | None) -> float:
@@ -71,3 +81,41 @@ def test_stored_values_are_exact_in_a_double():
     assert stored_value(41) == 41
     assert stored_value(EXACT + 10) == EXACT - 1
     assert float(stored_value(EXACT + 10)) == EXACT - 1
+
+
+# -- challenge progress as its window's set keeps it -------------------------------------------
+
+
+def test_a_finished_challenge_is_kept_at_ten_thousand():
+    assert challenge_value(1.0, complete=True) == 10_000
+
+
+def test_an_unfinished_challenge_is_capped_below_the_finished():
+    # Challenges.Progress caps an unfinished fraction at 0.999: 9,990 at most, whatever it says.
+    assert challenge_value(0.999, complete=False) == 9_990
+    assert challenge_value(0.99999, complete=False) == 9_990
+    assert challenge_value(1.0, complete=False) == 9_990
+
+
+def test_progress_is_kept_in_rounded_ten_thousandths_and_none_is_not_kept():
+    assert challenge_value((2 / 3 + 1 / 2) / 2, complete=False) == 5_833
+    assert challenge_value(0.5, complete=False) == 5_000
+    assert challenge_value(0.00004, complete=False) == 0
+    assert challenge_value(0.0, complete=False) == 0
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_more_progress_is_never_kept_lower(a: float, b: float):
+    low, high = sorted((a, b))
+    assert 0 <= challenge_value(low, False) <= challenge_value(high, False) <= 9_990
+    assert challenge_value(high, False) < challenge_value(low, True)
+
+
+def test_a_challenge_windows_set_is_named_by_its_start_in_epoch_seconds():
+    start = datetime(2026, 11, 29, 22, tzinfo=UTC)
+    window = Window(start, start + timedelta(days=7))
+    assert challenge_metric("busy-week", window) == f"challenge:busy-week:{1_795_989_600}"
+    assert start.timestamp() == 1_795_989_600
+    # Redis drops it a grace (the boards') after the window ends.
+    assert challenge_ttl(window, start) == (timedelta(days=7) + GRACE).total_seconds()
+    assert challenge_ttl(window, start + timedelta(days=20)) == 1
