@@ -55,8 +55,12 @@ EARNED_KINDS = (
     TransactionKind.SURPRISE,
     TransactionKind.ADJUST,
     TransactionKind.REFUND,
-    TransactionKind.BADGE,
 )
+# Written into the statement, not passed as parameters: PostgreSQL then finds a prepared
+# statement's generic plan as good as a fresh one and keeps it, where with the kinds as
+# parameters it planned every execution again (0.7 ms of a 0.3 ms query, on a member's every
+# rank read). They are the enum's own values, never input.
+_EARNED_IN = ", ".join(f"'{kind.value}'" for kind in EARNED_KINDS)
 
 # Which metric each kind of event can move ("*": every one); the others move no board.
 # Every ledger posting emits points.changed, so points_earned follows it alone.
@@ -104,9 +108,8 @@ class _Metric:
 def _metric(board: Leaderboard) -> _Metric:
     metric, partner = board.metric, board.partner
     if metric == "points_earned":
-        kinds = [kind.value for kind in EARNED_KINDS]
-        where = f"t.kind IN ({sql.in_list(len(kinds))})"
-        params: tuple[Any, ...] = tuple(kinds)
+        where = f"t.kind IN ({_EARNED_IN})"
+        params: tuple[Any, ...] = ()
         if partner is not None:
             where += " AND t.partner = ?"
             params += (partner,)
