@@ -11,6 +11,7 @@ connection carries, why one is refused, the heartbeat, and subscriptions only.
 - A member's connection is closed (4403) when its token expires, as a request with it would
   then be refused.
 - Queries and mutations go to POST /graphql: over the websocket they are refused.
+- A client that disconnects while an event is being sent to it ends its operations quietly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -129,6 +131,13 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 )
                 return
         await super().handle_subscribe(message)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        # A client that leaves while an event is on its way to it is no fault of ours: its
+        # socket is gone and its handler ends; anything else is logged with its traceback.
+        if isinstance(error, WebSocketDisconnected):
+            return
+        await super().handle_task_exception(error)
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
