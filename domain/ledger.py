@@ -50,13 +50,22 @@ _system_ids: dict[str, int] = {}
 
 async def ensure_system_accounts() -> None:
     """Creates the system accounts if missing and remembers their ids."""
-    found = {}
-    for code in SYSTEM_ACCOUNTS:
-        account, _ = await Account.get_or_create(code=code, defaults={"kind": code})
-        found[code] = account.id
+    found = await _system_account_ids()
+    missing = [code for code in SYSTEM_ACCOUNTS if code not in found]
+    if missing:
+        # Another process may create them at the same moment: theirs stand, ours are dropped.
+        await Account.bulk_create(
+            [Account(code=code, kind=code) for code in missing], ignore_conflicts=True
+        )
+        found = await _system_account_ids()
     # Swapped in at once: requests posting while a new program version loads keep the ids.
     _system_ids.clear()
     _system_ids.update(found)
+
+
+async def _system_account_ids() -> dict[str, int]:
+    rows = await Account.filter(code__in=SYSTEM_ACCOUNTS).values_list("code", "id")
+    return {str(code): int(account_id) for code, account_id in rows}
 
 
 def system_account(code: str) -> int:
