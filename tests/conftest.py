@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import storage
@@ -188,6 +189,17 @@ async def db(stores: Stores) -> Stores:
     await _empty(stores)
     stores.program = await prepare(_base_program())
     return stores
+
+
+@pytest.fixture
+async def stopped_redis(tmp_path: Path) -> AsyncIterator[aioredis.Redis]:
+    """A client of a Redis that was there and has gone: every command fails to connect."""
+    server = EmbeddedRedis(tmp_path / "gone")
+    url = server.start()
+    server.stop()
+    client = storage.open_redis(url)
+    yield client
+    await client.aclose()
 
 
 TEST_ENV = {

@@ -9,17 +9,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import fields
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from tortoise.transactions import in_transaction
 
-from app import storage
 from app.asgi import create_app
 from app.consumers import consumers as app_consumers
-from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime
 from domain import consumers, outbox, sql
 from gamification import badge_engine
@@ -627,16 +623,6 @@ async def test_badge_percentiles_cost_one_redis_round_trip_and_no_statement(api:
     assert stats["cmdstat_zcount"]["calls"] == 6 * 8  # the visible badges count eight metrics
     shown = [b for m in data["members"]["nodes"] for b in m["badges"]]
     assert all(b["percentile"] is not None for b in shown)
-
-
-@pytest.fixture
-async def stopped_redis(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "gone")
-    url = server.start()
-    server.stop()
-    client = storage.open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_redis_down_leaves_percentiles_null_and_the_badges_as_they_were(

@@ -4,16 +4,13 @@ stand (challenge and tier percentiles, null when Redis is down)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app import storage
 from app.asgi import create_app
 from app.consumers import consumers
-from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime
 from domain.consumers import Runner
 from tests.helpers import API, BASE_PROGRAM, ManualClock, count_statements
@@ -199,16 +196,6 @@ async def test_challenge_and_tier_percentiles_say_where_each_member_stands(api: 
     # The others see it once the projector has it.
     await drain(api)
     assert (await standing(api, "ana"))["explorer"] == ((2 / 3 + 1 / 2) / 2, 100 / 3)
-
-
-@pytest.fixture
-async def stopped_redis(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "gone")
-    url = server.start()
-    server.stop()
-    client = storage.open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_redis_down_leaves_challenge_and_tier_percentiles_null(

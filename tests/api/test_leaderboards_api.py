@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app import storage
 from app.asgi import create_app
-from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime, rebuild_lost_leaderboards
 from domain import consumers, sql
 from domain.program import BoardPeriod
@@ -409,16 +406,6 @@ async def test_a_lost_redis_is_rebuilt_at_start(api: API):
     await api.runtime.redis.flushdb()
     await replay(boards, clock.now())
     assert await dump(api.runtime.redis, boards) == before
-
-
-@pytest.fixture
-async def stopped_redis(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "gone")
-    url = server.start()
-    server.stop()
-    client = storage.open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_redis_down_fails_rank_queries_clearly_and_points_still_move(

@@ -10,15 +10,12 @@ import asyncio
 import itertools
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import storage
-from app.embedded_redis import EmbeddedRedis
 from app.runtime import Runtime, prepare, run_jobs
 from domain import actions, adjustments, consumers, members, purchases, refunds, sql, tiers
 from domain.actors import Actor, ActorKind
@@ -368,16 +365,6 @@ async def test_the_daily_refresh_lowers_what_left_the_rolling_tier_window(db: St
     await db.redis.flushdb()
     await progress.rebuild(sql.connection(), clock.now())
     assert await dump(db.redis, progress) == refreshed
-
-
-@pytest.fixture
-async def stopped_redis(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "gone")
-    url = server.start()
-    server.stop()
-    client = storage.open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_redis_that_fails_holds_back_the_batch(db: Stores, stopped_redis: Any):
