@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from domain import sql, views
 
 R = TypeVar("R")
 
 
-async def members_by_id(ids: Sequence[int]) -> dict[int, views.MemberView]:
+async def members_by_id(
+    ids: Sequence[int], conn: BaseDBAsyncClient | None = None
+) -> dict[int, views.MemberView]:
     if not ids:
         return {}
     found = await sql.rows(
-        sql.connection(),
+        conn or sql.connection(),
         f"{views.MEMBER_SELECT} WHERE m.id IN ({sql.in_list(len(ids))})",
         list(ids),
     )

@@ -53,7 +53,7 @@ from datetime import datetime
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from domain import consumers, events, outbox, sql, tiers, views
+from domain import consumers, events, history, outbox, sql, tiers
 from domain.program import Program, QualifyOn
 from gamification import badge_engine, challenge_engine, challenges, scores
 from gamification.boards import Boards, BoardsUnavailable
@@ -170,11 +170,8 @@ async def tier_values(
         return {}
     if not program.tier_rules.from_account:
         return await tiers.window_amounts(conn, program, member_ids, now)
-    rows = await sql.rows(
-        conn, f"{views.MEMBER_SELECT} WHERE m.id IN ({sql.in_list(len(member_ids))})", member_ids
-    )
-    found = [views.member_view(r) for r in rows]
-    return await tiers.amounts(conn, program, found, now)
+    found = await history.members_by_id(member_ids, conn)
+    return await tiers.amounts(conn, program, list(found.values()), now)
 
 
 async def population(conn: BaseDBAsyncClient) -> int:
