@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -34,10 +35,26 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
+class SessionlessConnection(asyncpg.Connection):
+    """A PostgreSQL connection handed back to the pool without asyncpg's reset statement.
+
+    By default each release sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`, a second round trip for every statement outside a transaction. Coalition keeps
+    no session state (no session settings, advisory locks, LISTEN or held cursors: `SET LOCAL`
+    and transaction-scoped locks end with their transaction), and asyncpg still rolls back a
+    transaction left open before the connection goes back."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def _connection(url: str) -> str | dict[str, Any]:
     """SQLite through our backend, whose transactions wait for the write lock (see
-    app/sqlite_backend.py); any other database as tortoise reads its URL."""
+    app/sqlite_backend.py); PostgreSQL through asyncpg with `SessionlessConnection`."""
     expanded = expand_db_url(url)
+    if expanded["engine"] == "tortoise.backends.asyncpg":
+        credentials = {**expanded["credentials"], "connection_class": SessionlessConnection}
+        return {**expanded, "credentials": credentials}
     if expanded["engine"] != "tortoise.backends.sqlite":
         return url
     return {**expanded, "engine": "app.sqlite_backend"}
