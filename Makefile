@@ -17,8 +17,12 @@ $(VENV)/.dev: $(VENV)/.runtime
 run: $(VENV)/.runtime ## serve the API with the demo program (embedded SQLite + Redis)
 	$(BIN)/coalition run
 
+# Worker processes for the suite; 0 runs it in this one. Redis pub/sub ignores database
+# numbers, so on a Redis given by URL two workers' live-event tests could hear each other.
+TEST_WORKERS ?= $(if $(COALITION_TEST_REDIS_URL),0,2)
+
 test: $(VENV)/.dev ## the whole suite, on SQLite and PostgreSQL, with real Redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev ## throughput and latency against the raw asyncpg + redis-py floor
 	$(BIN)/python -m tests.bench

