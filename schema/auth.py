@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,13 +39,44 @@ class Credentials:
 @dataclass(frozen=True)
 class Caller:
     actor: Actor
+    # The member's view when identifying it read one (for the request's loader to reuse).
     member: views.MemberView | None = None
     # Until when the credentials hold: a member token's exp, with the leeway; None for keys.
     valid_until: datetime | None = None
 
 
+class KnownMembers:
+    """Which member each external id names, remembered once found, so that a member's token
+    costs no statement after its first request. A member's id and external id never change
+    and no member is deleted, so a remembered id stays right in every worker; an external id
+    not enrolled yet is not remembered (it may be enrolled next). Bounded: the least recently
+    used are forgotten first."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, int] = OrderedDict()
+
+    async def find(self, external_id: str) -> tuple[int | None, views.MemberView | None]:
+        """The member's id, and its view when it had to be read for it."""
+        known = self._ids.get(external_id)
+        if known is not None:
+            self._ids.move_to_end(external_id)
+            return known, None
+        member = await history.member_by_external_id(external_id)
+        if member is None:
+            return None, None
+        self._ids[external_id] = member.id
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return member.id, member
+
+
 async def identify(
-    headers: Mapping[str, str], credentials: Credentials, keys: api_keys.KeyRing, now: datetime
+    headers: Mapping[str, str],
+    credentials: Credentials,
+    keys: api_keys.KeyRing,
+    members: KnownMembers,
+    now: datetime,
 ) -> Caller:
     api_key = headers.get("x-api-key")
     authorization = headers.get("authorization")
@@ -63,7 +95,7 @@ async def identify(
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Authorization must be 'Bearer <token>'.")
-        return await _member(token.strip(), credentials)
+        return await _member(token.strip(), credentials, members)
     return Caller(ANONYMOUS)
 
 
@@ -93,15 +125,13 @@ def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
     return claims
 
 
-async def _member(token: str, credentials: Credentials) -> Caller:
+async def _member(token: str, credentials: Credentials, members: KnownMembers) -> Caller:
     claims = _claims(token, credentials)
     try:
         external_id = check_external_id(claims["sub"], "sub")
     except InvalidInput as error:
         raise Unauthenticated(f"The bearer token is not valid: {error}") from None
-    member = await history.member_by_external_id(external_id)
-    actor = Actor(
-        ActorKind.MEMBER, external_id=external_id, member_id=None if member is None else member.id
-    )
+    member_id, member = await members.find(external_id)
+    actor = Actor(ActorKind.MEMBER, external_id=external_id, member_id=member_id)
     valid_until = datetime.fromtimestamp(int(claims["exp"]) + CLOCK_LEEWAY_SECONDS, UTC)
     return Caller(actor, member, valid_until)

@@ -31,7 +31,7 @@ from gamification.leaderboards import Leaderboards
 from gamification.progress import Progress
 from gamification.watch import MemberEvents
 from partners.api_keys import KeyRing
-from schema.auth import Credentials, Unauthenticated, identify
+from schema.auth import Credentials, KnownMembers, Unauthenticated, identify
 from schema.context import Context, preferred_language
 from schema.http_errors import (
     AUTHENTICATE,
@@ -124,6 +124,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.program = program
         self.clock = clock
         self.keys = keys
+        self.members = KnownMembers()
         self.live = live
         self.heartbeat_seconds = heartbeat_seconds
         self.leaderboards = leaderboards
@@ -195,7 +196,9 @@ class GraphQLView(GraphQL[Context, None]):
                 live=self.live(),
             )
         try:
-            caller = await identify(request.headers, self.credentials, self.keys, clock.now())
+            caller = await identify(
+                request.headers, self.credentials, self.keys, self.members, clock.now()
+            )
         except Unauthenticated as error:
             raise Refused(
                 ErrorCode.UNAUTHENTICATED, str(error), {"WWW-Authenticate": AUTHENTICATE}
@@ -221,7 +224,9 @@ class GraphQLView(GraphQL[Context, None]):
         request; wrong credentials refuse the connection (schema.websocket)."""
         try:
             headers = connection_credentials(context.connection_params, context.request.headers)
-            caller = await identify(headers, self.credentials, self.keys, context.clock.now())
+            caller = await identify(
+                headers, self.credentials, self.keys, self.members, context.clock.now()
+            )
         except Unauthenticated as error:
             refuse(context, str(error))
             raise ConnectionRejectionError from None
