@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,18 +94,24 @@ async def identify(
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Authorization must be 'Bearer <token>'.")
-        return await _member(token.strip(), credentials, members)
+        return await _member(token.strip(), credentials, members, now)
     return Caller(ANONYMOUS)
 
 
-def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
+def _claims(token: str, credentials: Credentials, now: datetime) -> dict[str, Any]:
     try:
+        # The signature and the claims' presence here; the times below, by the injected clock
+        # (PyJWT would read the system's).
         claims = jwt.decode(
             token,
             credentials.jwt_secret,
             algorithms=["HS256"],
-            options={"require": ["sub", "exp"]},
-            leeway=CLOCK_LEEWAY_SECONDS,
+            options={
+                "require": ["sub", "exp"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.MissingRequiredClaimError as missing:
         raise Unauthenticated(
@@ -114,9 +119,16 @@ def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
         ) from None
     except jwt.PyJWTError as error:
         raise Unauthenticated(f"The bearer token is not valid: {error}") from None
-    # decode has checked that exp and any iat read as whole numbers.
-    issued = claims.get("iat")
-    lifetime = int(claims["exp"]) - (time.time() if issued is None else int(issued))
+    moment = now.timestamp()
+    expires = _seconds(claims, "exp")
+    issued = _seconds(claims, "iat")
+    if expires is None or moment > expires + CLOCK_LEEWAY_SECONDS:
+        raise Unauthenticated("The bearer token is not valid: Signature has expired")
+    for claim in ("iat", "nbf"):
+        begins = _seconds(claims, claim)
+        if begins is not None and begins > moment + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated(f"The bearer token is not valid: not yet valid ({claim})")
+    lifetime = expires - (moment if issued is None else issued)
     if lifetime > credentials.max_token_hours * 3600:
         raise Unauthenticated(
             "The bearer token is not valid: the token lives longer than the "
@@ -125,8 +137,23 @@ def _claims(token: str, credentials: Credentials) -> dict[str, Any]:
     return claims
 
 
-async def _member(token: str, credentials: Credentials, members: KnownMembers) -> Caller:
-    claims = _claims(token, credentials)
+def _seconds(claims: dict[str, Any], claim: str) -> float | None:
+    """A time claim in seconds since the epoch (RFC 7519's NumericDate, a JSON number), or
+    None when the token has none."""
+    value = claims.get(claim)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise Unauthenticated(
+            f"The bearer token is not valid: {claim} must be a number of seconds since 1970."
+        )
+    return float(value)
+
+
+async def _member(
+    token: str, credentials: Credentials, members: KnownMembers, now: datetime
+) -> Caller:
+    claims = _claims(token, credentials, now)
     try:
         external_id = check_external_id(claims["sub"], "sub")
     except InvalidInput as error:

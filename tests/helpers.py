@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,7 +109,8 @@ class API:
         return {"X-API-Key": self.settings.admin_api_key}
 
     def token(self, external_id: str, **claims: Any) -> str:
-        now = int(time.time())
+        """A member token issued now by the app's clock, living an hour."""
+        now = int(self.runtime.clock.now().timestamp())
         body = {"sub": external_id, "iat": now, "exp": now + 3600, **claims}
         return jwt.encode(body, self.settings.jwt_secret, algorithm="HS256")
 

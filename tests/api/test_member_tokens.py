@@ -15,7 +15,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from schema.auth import CLOCK_LEEWAY_SECONDS
 from tests.conftest import TEST_ENV
-from tests.helpers import API, Stores
+from tests.helpers import API, ManualClock, Stores
 
 HOUR = 3600
 ME = "{ me { externalId } }"
@@ -105,6 +105,33 @@ async def test_a_token_not_valid_before_a_moment_beyond_the_clock_leeway_is_refu
         ana.settings.jwt_secret, iat=now, nbf=now + CLOCK_LEEWAY_SECONDS + 60, exp=now + HOUR
     )
     assert_refused(await me(ana.client, headers), "nbf")
+
+
+async def test_token_times_are_read_by_the_apps_clock_not_the_systems(ana: API):
+    """exp, iat and nbf against the injected clock: a token the system's time would take is
+    expired at the app's, and one issued at the app's time is good however far from the
+    system's that is."""
+    secret = ana.settings.jwt_secret
+    real = int(time.time())
+    clock = ana.use_clock(ManualClock("2031-05-04T12:00:00+00:00"))
+    assert_refused(await me(ana.client, bearer(secret, iat=real, exp=real + HOUR)), "expired")
+    then = int(clock.now().timestamp())
+    assert_accepted(await me(ana.client, bearer(secret, iat=then, exp=then + HOUR)))
+    assert_refused(
+        await me(ana.client, bearer(secret, iat=then, nbf=then + HOUR, exp=then + 2 * HOUR)),
+        "nbf",
+    )
+    clock.advance(hours=2)
+    assert_refused(await me(ana.client, bearer(secret, iat=then, exp=then + HOUR)), "expired")
+
+
+@pytest.mark.parametrize(
+    "claim", [{"exp": "soon"}, {"exp": True}, {"iat": "yesterday"}, {"nbf": [1]}]
+)
+async def test_a_time_claim_that_is_not_a_number_is_refused(ana: API, claim: dict[str, Any]):
+    now = int(time.time())
+    headers = bearer(ana.settings.jwt_secret, **{"iat": now, "exp": now + HOUR, **claim})
+    assert_refused(await me(ana.client, headers), "must be a number of seconds")
 
 
 @pytest.mark.parametrize(
