@@ -124,8 +124,7 @@ def _claims(token: str, credentials: Credentials, now: datetime) -> dict[str, An
     issued = _seconds(claims, "iat")
     if expires is None or moment > expires + CLOCK_LEEWAY_SECONDS:
         raise Unauthenticated("The bearer token is not valid: Signature has expired")
-    for claim in ("iat", "nbf"):
-        begins = _seconds(claims, claim)
+    for claim, begins in (("iat", issued), ("nbf", _seconds(claims, "nbf"))):
         if begins is not None and begins > moment + CLOCK_LEEWAY_SECONDS:
             raise Unauthenticated(f"The bearer token is not valid: not yet valid ({claim})")
     lifetime = expires - (moment if issued is None else issued)

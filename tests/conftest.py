@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -101,9 +101,9 @@ def _own_redis(url: str, worker: int) -> str:
     """The given Redis, at the database number `worker` places after the one it names."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
-        query = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q)
+        query = dict(parse_qsl(parts.query))
         query["db"] = str(int(query.get("db", "0")) + worker)
-        return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+        return urlunsplit(parts._replace(query=urlencode(query)))
     base = int(parts.path.strip("/") or "0")
     return urlunsplit(parts._replace(path=f"/{base + worker}"))
 
