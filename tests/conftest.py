@@ -103,7 +103,9 @@ def _own_redis(url: str, worker: int) -> str:
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query))
         query["db"] = str(int(query.get("db", "0")) + worker)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        # Not urlunsplit: it would drop the empty host's `//`, which redis-py's sync client
+        # (and others) refuse.
+        return f"unix://{parts.path}?{urlencode(query)}"
     base = int(parts.path.strip("/") or "0")
     return urlunsplit(parts._replace(path=f"/{base + worker}"))
 
